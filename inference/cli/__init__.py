@@ -1,0 +1,58 @@
+"""`gnntrack`: one click group; each command lives in its own module.
+
+Commands of `inference` are registered here; commands of other packages (training, the
+simulator) join through the `gnntrack.commands` entry-point group, loaded only when asked
+for, so `inference` never imports `training` and an inference-only install still works.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+from importlib.metadata import entry_points
+
+import click
+
+from inference import __version__
+from inference.errors import CTCError
+
+#: Built-in commands: name -> "module:attribute".
+_BUILTIN = {
+    "validate": "inference.cli.validate:validate",
+    "evaluate": "inference.cli.evaluate:evaluate",
+}
+
+
+def _plugins() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group="gnntrack.commands")}
+
+
+class _Group(click.Group):
+    """Loads commands lazily and turns CTCError into one clear line, no traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(_BUILTIN) | set(_plugins()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _BUILTIN:
+            module, attr = _BUILTIN[name].split(":")
+            return getattr(import_module(module), attr)
+        plugin = _plugins().get(name)
+        return plugin.load() if plugin is not None else None
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CTCError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gnntrack")
+def main() -> None:
+    """Track cells in Cell Tracking Challenge (CTC) sequences and score the result.
+
+    Every command reads and writes the CTC layout: <Dataset>/01/t000.tif ... as input,
+    <Dataset>/01_RES/mask000.tif ... plus res_track.txt as output.
+    """

@@ -1,0 +1,44 @@
+"""Result folders that appear whole or not at all, and are never overwritten by accident."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from inference.errors import CTCError
+
+
+@contextmanager
+def atomic_output_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling folder to write into; move it to `final` only on success.
+
+    On any error the temporary folder is removed and an existing `final` is left untouched.
+    An existing `final` is replaced only with `overwrite`.
+    """
+    final = Path(final)
+    if final.exists() and not overwrite:
+        raise CTCError("already exists; pass --overwrite to replace it", final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp = final.with_name(f".{final.name}.tmp-{tag}")
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = final.with_name(f".{final.name}.old-{tag}")
+    if final.exists():
+        os.replace(final, old)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if old.exists():
+            os.replace(old, final)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

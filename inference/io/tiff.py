@@ -1,0 +1,86 @@
+"""Single TIFF files: read (any CTC compression), peek at the header, write atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from inference.errors import CTCError
+
+#: Pixel types a CTC frame may have. Anything else (complex, bool, RGB) is refused.
+IMAGE_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
+
+
+def _squeeze_leading(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Drop leading singleton axes (ImageJ stacks often carry them), keep YX / ZYX."""
+    shape = tuple(shape)
+    while len(shape) > 2 and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def _check_geometry(shape: tuple[int, ...], dtype: np.dtype, path: Path) -> None:
+    if len(shape) not in (2, 3):
+        raise CTCError(
+            f"expected a 2D (YX) or 3D (ZYX) single-channel image, got shape {shape}", path
+        )
+    if np.dtype(dtype).name not in IMAGE_DTYPES:
+        raise CTCError(f"unsupported pixel type {np.dtype(dtype).name}", path)
+
+
+def tiff_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a TIFF without decoding its pixels (cheap on long sequences)."""
+    path = Path(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, dtype = _squeeze_leading(series.shape), np.dtype(series.dtype)
+    except CTCError:
+        raise
+    except Exception as exc:  # tifffile raises many types on damaged files
+        raise CTCError(f"not a readable TIFF ({exc})", path) from exc
+    _check_geometry(shape, dtype, path)
+    return shape, dtype
+
+
+def read_tiff(path: str | Path) -> np.ndarray:
+    """Read one 2D or 3D frame; a truncated or corrupt file raises CTCError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CTCError("file not found", path)
+    try:
+        array = tifffile.imread(path)
+    except Exception as exc:
+        raise CTCError(f"not a readable TIFF, truncated or corrupt? ({exc})", path) from exc
+    array = array.reshape(_squeeze_leading(array.shape))
+    _check_geometry(array.shape, array.dtype, path)
+    return array
+
+
+def write_tiff(path: str | Path, array: np.ndarray, compression: str | None = "lzw") -> None:
+    """Write a frame atomically (temporary file, then rename): never a half-written file.
+
+    LZW is lossless and is what the CTC ships its own data in, so every CTC tool reads it.
+    """
+    path = Path(path)
+    array = np.asarray(array)
+    _check_geometry(array.shape, array.dtype, path)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tifffile.imwrite(tmp, array, compression=compression, photometric="minisblack")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_mask(path: str | Path, labels: np.ndarray) -> None:
+    """Write a label mask as the CTC demands: uint16, 0 = background, atomically."""
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise CTCError(f"label mask must be integer, got {labels.dtype}", path)
+    if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.uint16).max):
+        raise CTCError("labels must lie in 0..65535 to fit the CTC's uint16 masks", path)
+    write_tiff(path, labels.astype(np.uint16, copy=False))

@@ -1,0 +1,74 @@
+"""CTC track files (`res_track.txt`, `man_track.txt`): one `L B E P` line per track."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from inference.errors import CTCError
+
+
+@dataclass(frozen=True, order=True)
+class Track:
+    """A track: `label` is present from frame `begin` to `end` (inclusive); `parent` 0 = none."""
+
+    label: int
+    begin: int
+    end: int
+    parent: int = 0
+
+
+def parse_tracks(text: str, source: str | Path = "<track file>") -> list[Track]:
+    """Parse `L B E P` lines; a malformed line raises CTCError naming the file and line."""
+    tracks = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 4:
+            raise CTCError(
+                f"line {number}: expected 4 integers 'L B E P', got {line.strip()!r}", source
+            )
+        try:
+            label, begin, end, parent = (int(field) for field in fields)
+        except ValueError:
+            raise CTCError(
+                f"line {number}: expected 4 integers 'L B E P', got {line.strip()!r}", source
+            ) from None
+        if label <= 0 or begin < 0 or end < 0 or parent < 0:
+            raise CTCError(
+                f"line {number}: labels must be positive and frames non-negative, "
+                f"got {line.strip()!r}",
+                source,
+            )
+        tracks.append(Track(label, begin, end, parent))
+    return tracks
+
+
+def read_tracks(path: str | Path) -> list[Track]:
+    """Read a `res_track.txt` / `man_track.txt` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CTCError("track file not found", path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CTCError(f"cannot read track file ({exc})", path) from exc
+    return parse_tracks(text, path)
+
+
+def format_tracks(tracks: Iterable[Track]) -> str:
+    return "".join(f"{t.label} {t.begin} {t.end} {t.parent}\n" for t in sorted(tracks))
+
+
+def write_tracks(path: str | Path, tracks: Iterable[Track]) -> None:
+    """Write a track file atomically, sorted by label."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_text(format_tracks(tracks))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

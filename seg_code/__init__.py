@@ -1,0 +1,1 @@
+"""Instance segmentation of microscopy frames (works on arrays, knows no files)."""
