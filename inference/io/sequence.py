@@ -73,9 +73,7 @@ def list_frames(folder: str | Path, prefix: str, *, contiguous: bool = True) -> 
 class FrameSequence:
     """A folder of CTC frames with a common shape, read one frame at a time."""
 
-    def __init__(
-        self, folder: str | Path, prefix: str = "t", *, contiguous: bool = True
-    ) -> None:
+    def __init__(self, folder: str | Path, prefix: str = "t", *, contiguous: bool = True) -> None:
         self.folder = Path(folder)
         self.prefix = prefix
         self.frames = list_frames(self.folder, prefix, contiguous=contiguous)
@@ -120,8 +118,8 @@ class FrameSequence:
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}({str(self.folder)!r}, prefix={self.prefix!r}, frames={len(self)}, "
-            f"shape={self.shape}, dtype={self.dtype})"
+            f"{type(self).__name__}({str(self.folder)!r}, prefix={self.prefix!r}, "
+            f"frames={len(self)}, shape={self.shape}, dtype={self.dtype})"
         )
 
 
