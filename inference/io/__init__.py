@@ -4,6 +4,7 @@ Knows no torch; every error a user can cause is a `CTCError` naming the file.
 """
 
 from inference.io.atomic import atomic_output_dir
+from inference.io.result import LabelSpans, tracks_from_masks, write_result
 from inference.io.sequence import (
     FrameFile,
     FrameSequence,
@@ -19,6 +20,7 @@ from inference.io.tracks import Track, format_tracks, parse_tracks, read_tracks,
 __all__ = [
     "FrameFile",
     "FrameSequence",
+    "LabelSpans",
     "MaskSequence",
     "Track",
     "atomic_output_dir",
@@ -31,7 +33,9 @@ __all__ = [
     "read_tiff",
     "read_tracks",
     "tiff_header",
+    "tracks_from_masks",
     "write_mask",
+    "write_result",
     "write_tiff",
     "write_tracks",
 ]
