@@ -20,6 +20,8 @@ from inference.errors import CTCError
 _BUILTIN = {
     "validate": "inference.cli.validate:validate",
     "evaluate": "inference.cli.evaluate:evaluate",
+    "export-gt": "inference.cli.export_gt:export_gt",
+    "segment": "inference.cli.segment:segment",
 }
 
 

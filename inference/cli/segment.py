@@ -1,0 +1,50 @@
+"""`gnntrack segment`: label masks for every frame of a sequence with a trained model."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import click
+
+from inference.cli.options import existing_dir, overwrite_option
+from inference.io import open_images
+from inference.segment import Segmenter, segment_sequence
+from seg_code.postprocess import PostprocessParams
+
+
+def _threshold_options(command):
+    """One option per post-processing threshold; unset ones keep the model's value."""
+    for f in reversed(fields(PostprocessParams)):
+        flag = "--" + f.name.replace("_", "-")
+        command = click.option(
+            flag,
+            f.name,
+            type=type(f.default),
+            default=None,
+            help=f"Override the model's {f.name} ({f.type}).",
+        )(command)
+    return command
+
+
+@click.command("segment")
+@click.argument("seq_dir", type=existing_dir)
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=str))
+@click.option(
+    "--model",
+    "model_dir",
+    required=True,
+    type=existing_dir,
+    help="Segmentation model folder, e.g. parameters/Fluo-N2DH-SIM+/seg.",
+)
+@_threshold_options
+@overwrite_option
+def segment(seq_dir: str, out_dir: str, model_dir: str, overwrite: bool, **thresholds) -> None:
+    """Segment every frame of SEQ_DIR (t000.tif ...) into OUT_DIR/mask000.tif ...
+
+    Masks are uint16 label images of the input's shape, 0 = background.
+    """
+    overrides = {k: v for k, v in thresholds.items() if v is not None}
+    segmenter = Segmenter.from_folder(model_dir, overrides)
+    images = open_images(seq_dir)
+    out = segment_sequence(images, segmenter, out_dir, overwrite=overwrite)
+    click.echo(f"wrote {len(images)} masks to {out}")

@@ -1,0 +1,113 @@
+"""Segmentation of a CTC sequence with a trained `seg_code` model, frame by frame.
+
+This is where files meet the segmenter: frames are read (streamed), normalised, stacked
+with their previous frames as temporal context, and the label masks written atomically.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.errors import CTCError
+from inference.io import FrameSequence, atomic_output_dir, frame_name, write_mask
+from inference.model_folder import load_model_folder, load_state_checked
+from inference.progress import progress
+from seg_code.normalize import percentile_normalize
+from seg_code.postprocess import PostprocessParams, labels_from_probabilities
+from seg_code.predict import predict_probabilities
+from seg_code.unet import UNet
+
+MODEL_KIND = "segmentation"
+
+
+@dataclass
+class Segmenter:
+    """A trained U-Net with everything needed to apply it the way it was trained."""
+
+    model: UNet
+    context_frames: int
+    normalization: dict[str, float]
+    postprocess: PostprocessParams
+    tile: tuple[int, ...]
+    margin: tuple[int, ...]
+    batch_size: int = 1
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, overrides: dict[str, Any] | None = None) -> Segmenter:
+        """Load a model folder; `overrides` replace post-processing thresholds."""
+        config, state = load_model_folder(folder, MODEL_KIND)
+        try:
+            arch = config["architecture"]
+            model = UNet(**arch)
+            post = PostprocessParams.from_dict(config.get("postprocess", {}))
+            inference = config.get("inference", {})
+            segmenter = cls(
+                model=model,
+                context_frames=int(config["context_frames"]),
+                normalization=dict(config.get("normalization", {})),
+                postprocess=post,
+                tile=tuple(inference.get("tile", (512,) * arch["ndim"])),
+                margin=tuple(inference.get("margin", (32,) * arch["ndim"])),
+                batch_size=int(inference.get("batch_size", 1)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CTCError(f"invalid segmentation config ({exc})", folder) from exc
+        load_state_checked(model, state, folder)
+        model.eval()
+        if overrides:
+            try:
+                segmenter.postprocess = replace(post, **overrides)
+            except TypeError as exc:
+                raise CTCError(f"unknown post-processing override ({exc})", folder) from exc
+        return segmenter
+
+    @property
+    def ndim(self) -> int:
+        return self.model.ndim
+
+    def normalize(self, frame: np.ndarray) -> np.ndarray:
+        return percentile_normalize(frame, **self.normalization)
+
+    def probabilities(self, context: list[np.ndarray]) -> np.ndarray:
+        """P(background), P(cell), P(edge), P(centre) for the last of `context` (normalised)."""
+        x = np.stack(context)
+        return predict_probabilities(self.model, x, self.tile, self.margin, self.batch_size)
+
+    def labels(self, context: list[np.ndarray]) -> np.ndarray:
+        p = self.probabilities(context)
+        return labels_from_probabilities(p[1], p[2], p[3], self.postprocess)
+
+
+def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[np.ndarray]:
+    """Label masks of every frame, in order; only `context_frames + 1` frames in memory."""
+    if images.ndim != segmenter.ndim:
+        raise CTCError(
+            f"the segmentation model is {segmenter.ndim}D but the frames are "
+            f"{images.ndim}D {images.shape}",
+            images.folder,
+        )
+    window: deque[np.ndarray] = deque(maxlen=segmenter.context_frames + 1)
+    for frame in images:
+        current = segmenter.normalize(frame)
+        if not window:  # the first frame stands in for the missing past
+            window.extend([current] * segmenter.context_frames)
+        window.append(current)
+        yield segmenter.labels(list(window))
+
+
+def segment_sequence(
+    images: FrameSequence, segmenter: Segmenter, out_dir: str | Path, *, overwrite: bool = False
+) -> Path:
+    """Write `mask###.tif` for every frame of `images` into `out_dir` (atomically)."""
+    n = len(images)
+    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
+        masks = iter_segmentation(images, segmenter)
+        for t, labels in enumerate(progress(masks, n, "segment")):
+            write_mask(tmp / frame_name("mask", t, n), labels)
+    return Path(out_dir)

@@ -1,0 +1,102 @@
+"""From per-pixel probabilities to instance labels (the published entry's recipe, tunable).
+
+Cells are "cell" pixels with low edge probability; blobs that hold several centres are split
+by a seeded watershed; edge pixels near a cell are given to it; small pieces are dropped and
+labels are made consecutive. Every threshold is a field of `PostprocessParams`, stored in the
+model's config and overridable on the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.segmentation import relabel_sequential, watershed
+
+
+@dataclass(frozen=True)
+class PostprocessParams:
+    """Thresholds turning probability maps into cells."""
+
+    cell_threshold: float = 0.5  # min P(cell) of a core pixel
+    edge_threshold: float = 0.5  # max P(edge) of a core pixel
+    foreground_threshold: float = 0.5  # min P(cell) + P(edge) of any pixel of a cell
+    centre_threshold: float = 0.5  # min centre probability of a seed pixel
+    min_centre_size: int = 10  # pixels (voxels) a seed needs
+    edge_distance: int = 3  # edge pixels this far (px) from a core are given to it
+    min_cell_size: int = 50  # smaller cells are dropped
+    border_margin: int = 0  # drop cells lying entirely within this many px of the image edge
+
+    @classmethod
+    def from_dict(cls, values: dict) -> PostprocessParams:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown post-processing parameters: {sorted(unknown)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def labels_from_probabilities(
+    p_cell: np.ndarray, p_edge: np.ndarray, p_centre: np.ndarray, params: PostprocessParams
+) -> np.ndarray:
+    """Instance labels (uint16, 0 = background, consecutive) from the three probability maps."""
+    foreground = (p_cell + p_edge) > params.foreground_threshold
+    core = (p_cell > params.cell_threshold) & (p_edge < params.edge_threshold)
+    core_labels, n_core = ndi.label(core)
+    if n_core == 0:
+        return np.zeros(p_cell.shape, np.uint16)
+
+    seeds, n_seeds = ndi.label(p_centre > params.centre_threshold)
+    if n_seeds:
+        sizes = np.bincount(seeds.ravel())
+        seeds[sizes[seeds] < params.min_centre_size] = 0
+        seeds[core_labels == 0] = 0  # a seed must sit in a core
+    # Cores without any seed become one cell each; those with seeds are split between them.
+    has_seed = np.zeros(n_core + 1, bool)
+    has_seed[np.unique(core_labels[seeds > 0])] = True
+    markers = seeds.astype(np.int64)
+    offset = int(markers.max()) + 1
+    unseeded = (core_labels > 0) & ~has_seed[core_labels]
+    markers[unseeded] = core_labels[unseeded] + offset
+    cells = watershed(-p_centre, markers, mask=core)
+
+    # Give edge/foreground pixels near a cell to that cell.
+    if params.edge_distance > 0:
+        dist, nearest = ndi.distance_transform_edt(cells == 0, return_indices=True)
+        grow = foreground & (cells == 0) & (dist <= params.edge_distance)
+        cells[grow] = cells[tuple(idx[grow] for idx in nearest)]
+    return _clean(cells, params)
+
+
+def _clean(cells: np.ndarray, params: PostprocessParams) -> np.ndarray:
+    """One connected piece per label, size and border filters, consecutive uint16 labels."""
+    out = np.zeros(cells.shape, np.int64)
+    for label, box in enumerate(ndi.find_objects(cells), start=1):
+        if box is None:
+            continue
+        mask = cells[box] == label
+        pieces, n = ndi.label(mask)
+        if n > 1:
+            sizes = np.bincount(pieces.ravel())
+            sizes[0] = 0
+            mask = pieces == int(sizes.argmax())
+        if mask.sum() < params.min_cell_size:
+            continue
+        if params.border_margin and _within_margin(box, mask, cells.shape, params.border_margin):
+            continue
+        out[box][mask] = label
+    relabelled, _, _ = relabel_sequential(out)
+    return relabelled.astype(np.uint16)
+
+
+def _within_margin(box: tuple[slice, ...], mask: np.ndarray, shape, margin: int) -> bool:
+    coords = np.nonzero(mask)
+    for axis in range(-2, 0):  # YX only: z slabs of a stack are not a field-of-view border
+        values = coords[axis] + box[axis].start
+        if values.max() < margin or values.min() >= shape[axis] - margin:
+            return True
+    return False

@@ -1,0 +1,175 @@
+"""The segmentation model's pieces: U-Net, tiling, targets, post-processing, model folders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from inference.errors import CTCError
+from inference.model_folder import load_model_folder, save_model_folder
+from inference.segment import MODEL_KIND, Segmenter
+from seg_code.normalize import percentile_normalize
+from seg_code.postprocess import PostprocessParams, labels_from_probabilities
+from seg_code.predict import predict_probabilities
+from seg_code.targets import CELL, EDGE, centre_map, class_map
+from seg_code.unet import UNet
+
+
+def _disc(shape, centre, radius):
+    yy, xx = np.indices(shape)
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+@pytest.mark.parametrize(
+    ("ndim", "shape", "pool_z"), [(2, (1, 40, 56), None), (3, (1, 6, 24, 40), (False, True))]
+)
+def test_unet_keeps_spatial_shape(ndim, shape, pool_z):
+    model = UNet(ndim, 2, 4, 2, pool_z).eval()
+    x = torch.zeros((shape[0], 2, *[s * 1 for s in shape[1:]]))
+    pad = [(-s) % d for s, d in zip(shape[1:], model.divisor, strict=True)]
+    x = torch.zeros((1, 2, *[s + p for s, p in zip(shape[1:], pad, strict=True)]))
+    assert model(x).shape == (1, 4, *x.shape[2:])
+
+
+def test_tiled_prediction_equals_whole_image():
+    torch.manual_seed(0)
+    model = UNet(2, 1, 8, 3).eval()
+    image = np.random.default_rng(0).random((1, 150, 230), dtype=np.float32)
+    whole = predict_probabilities(model, image, (1024, 1024), (0, 0))
+    tiled = predict_probabilities(model, image, (96, 96), (32, 32), batch_size=3)
+    assert whole.shape == (4, 150, 230)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    np.testing.assert_allclose(whole[:3].sum(axis=0), 1.0, atol=1e-5)
+
+
+def test_tiled_prediction_3d():
+    torch.manual_seed(0)
+    model = UNet(3, 1, 4, 2, (False, True)).eval()
+    image = np.random.default_rng(1).random((1, 7, 130, 90), dtype=np.float32)
+    whole = predict_probabilities(model, image, (64, 512, 512), (0, 0, 0))
+    tiled = predict_probabilities(model, image, (8, 64, 64), (0, 20, 20))
+    assert whole.shape == (4, 7, 130, 90)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_class_map_marks_touching_border_as_edge():
+    labels = np.zeros((20, 30), np.int32)
+    labels[5:15, 5:15] = 1
+    labels[5:15, 15:25] = 2
+    classes = class_map(labels, edge_width=1)
+    assert classes[10, 14] == EDGE and classes[10, 15] == EDGE  # the shared border
+    assert classes[10, 10] == CELL and classes[0, 0] == 0
+    assert classes[5, 10] == EDGE  # border against background
+
+
+def test_centre_map_peaks_inside_each_cell():
+    labels = np.zeros((40, 40), np.int32)
+    labels[_disc((40, 40), (12, 12), 8)] = 1
+    labels[_disc((40, 40), (28, 28), 6)] = 2
+    centres = centre_map(labels)
+    assert centres[12, 12] == pytest.approx(1.0) and centres[28, 28] == pytest.approx(1.0)
+    assert centres[labels == 0].max() == 0.0
+    assert 0 < centres[12, 5] < 0.5
+
+
+def test_postprocess_splits_a_blob_with_two_centres():
+    shape = (60, 80)
+    blob = _disc(shape, (30, 28), 14) | _disc(shape, (30, 52), 14)
+    p_cell = blob.astype(np.float32)
+    p_edge = np.zeros(shape, np.float32)
+    p_centre = (_disc(shape, (30, 28), 4) | _disc(shape, (30, 52), 4)).astype(np.float32)
+    params = PostprocessParams(min_centre_size=5, min_cell_size=20)
+    labels = labels_from_probabilities(p_cell, p_edge, p_centre, params)
+    assert labels.dtype == np.uint16
+    assert set(np.unique(labels)) == {0, 1, 2}
+    assert labels[30, 20] != labels[30, 60]
+    assert (labels > 0).sum() == blob.sum()
+
+
+def test_postprocess_empty_frame_gives_empty_mask():
+    zeros = np.zeros((32, 32), np.float32)
+    labels = labels_from_probabilities(zeros, zeros, zeros, PostprocessParams())
+    assert labels.shape == (32, 32) and labels.max() == 0
+
+
+def test_postprocess_drops_small_and_border_cells():
+    shape = (50, 50)
+    p_cell = (_disc(shape, (25, 25), 8) | _disc(shape, (5, 40), 1)).astype(np.float32)
+    p_cell[0:3, 0:3] = 1
+    zeros = np.zeros(shape, np.float32)
+    labels = labels_from_probabilities(
+        p_cell, zeros, zeros, PostprocessParams(min_cell_size=6, border_margin=4)
+    )
+    assert labels.max() == 1 and labels[25, 25] == 1
+
+
+def test_percentile_normalize_is_robust_to_offset_and_gain():
+    image = np.random.default_rng(0).gamma(2.0, 10.0, (64, 64)).astype(np.float32)
+    a = percentile_normalize(image)
+    b = percentile_normalize(image * 7.0 + 300.0)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def _save_tiny_model(folder, ndim=2):
+    model = UNet(ndim, 2, 4, 2, (False, True) if ndim == 3 else None)
+    config = {
+        "architecture": {"ndim": ndim, "in_channels": 2, "base_channels": 4, "depth": 2,
+                         "pool_z": [False, True] if ndim == 3 else None},
+        "context_frames": 1,
+        "normalization": {"low": 1.0, "high": 99.8},
+        "postprocess": PostprocessParams().to_dict(),
+        "inference": {"tile": [64] * ndim, "margin": [8] * ndim, "batch_size": 1},
+    }  # fmt: skip
+    save_model_folder(folder, MODEL_KIND, config, model.state_dict())
+    return model
+
+
+def test_model_folder_round_trip(tmp_path):
+    model = _save_tiny_model(tmp_path / "seg")
+    config, state = load_model_folder(tmp_path / "seg", MODEL_KIND)
+    assert config["format_version"] == 1 and len(config["weights"]["sha256"]) == 64
+    for key, value in model.state_dict().items():
+        assert torch.equal(state[key], value)
+    segmenter = Segmenter.from_folder(tmp_path / "seg", {"min_cell_size": 3})
+    assert segmenter.postprocess.min_cell_size == 3 and segmenter.ndim == 2
+
+
+def test_model_folder_refuses_overwrite(tmp_path):
+    _save_tiny_model(tmp_path / "seg")
+    with pytest.raises(CTCError, match="already exists"):
+        _save_tiny_model(tmp_path / "seg")
+
+
+def test_corrupt_weights_are_refused(tmp_path):
+    _save_tiny_model(tmp_path / "seg")
+    weights = tmp_path / "seg" / "weights.pt"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(CTCError, match="sha256"):
+        Segmenter.from_folder(tmp_path / "seg")
+    weights.unlink()
+    with pytest.raises(CTCError, match="weights file is missing"):
+        Segmenter.from_folder(tmp_path / "seg")
+
+
+def test_config_that_disagrees_with_weights_is_refused(tmp_path):
+    _save_tiny_model(tmp_path / "seg")
+    path = tmp_path / "seg" / "config.json"
+    config = json.loads(path.read_text())
+    config["architecture"]["base_channels"] = 8
+    path.write_text(json.dumps(config))
+    with pytest.raises(CTCError, match="do not fit the architecture"):
+        Segmenter.from_folder(tmp_path / "seg")
+
+
+def test_wrong_kind_and_missing_folder(tmp_path):
+    _save_tiny_model(tmp_path / "seg")
+    with pytest.raises(CTCError, match="kind"):
+        load_model_folder(tmp_path / "seg", "tracker")
+    with pytest.raises(CTCError, match="not found"):
+        Segmenter.from_folder(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CTCError, match="config.json is missing"):
+        Segmenter.from_folder(tmp_path / "empty")

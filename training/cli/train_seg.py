@@ -1,0 +1,140 @@
+"""`gnntrack train-seg`: train the segmentation U-Net on a CTC dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from inference.cli.options import overwrite_option
+from inference.errors import CTCError
+from training.segmentation.data import load_samples
+from training.segmentation.train import SegTrainConfig, train_segmentation
+
+
+def _frame_range(text: str | None) -> range | None:
+    if text is None:
+        return None
+    try:
+        start, stop = (int(v) if v else None for v in text.split(":"))
+    except ValueError:
+        raise click.BadParameter(f"expected START:STOP, got {text!r}") from None
+    return range(start or 0, stop if stop is not None else 10**9)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+
+
+@click.command("train-seg")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--seq", default="01", show_default=True, help="Sequence to train on.")
+@click.option(
+    "--train-frames", help="Frames START:STOP to train on (default: all but --val-frames)."
+)
+@click.option("--val-frames", required=True, help="Frames START:STOP for model selection.")
+@click.option(
+    "--extra",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Another CTC dataset (e.g. from `gnntrack simulate`): its 01 adds training data.",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--iterations", default=2000, show_default=True)
+@click.option("--minutes", type=float, help="Stop after this many minutes (keeps the best so far).")
+@click.option("--batch-size", default=8, show_default=True)
+@click.option(
+    "--patch", default="256,256", show_default=True, help="Patch size, e.g. 16,128,128 in 3D."
+)
+@click.option("--context-frames", default=1, show_default=True, help="Previous frames as input.")
+@click.option("--base-channels", default=16, show_default=True)
+@click.option("--depth", default=3, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@overwrite_option
+def train_seg(
+    dataset,
+    seq,
+    train_frames,
+    val_frames,
+    extra,
+    out,
+    iterations,
+    minutes,
+    batch_size,
+    patch,
+    context_frames,
+    base_channels,
+    depth,
+    lr,
+    seed,
+    overwrite,
+) -> None:
+    """Train the segmentation model on DATASET/SEQ (gold `_GT/SEG`, silver `_ST/SEG`).
+
+    Frames in --val-frames are never trained on; they pick the best checkpoint and the
+    post-processing thresholds. Runs on the GPU when there is one.
+    """
+    if Path(out).exists() and not overwrite:
+        raise CTCError("already exists; pass --overwrite to replace it", out)
+    val_range = _frame_range(val_frames)
+    train_range = _frame_range(train_frames)
+    patch = _ints(patch)
+    ndim = len(patch)
+    cfg = SegTrainConfig(
+        ndim=ndim,
+        context_frames=context_frames,
+        base_channels=base_channels,
+        depth=depth,
+        pool_z=(False,) + (True,) * (depth - 1) if ndim == 3 else None,
+        patch=patch,
+        batch_size=batch_size,
+        iterations=iterations,
+        minutes=minutes,
+        lr=lr,
+        seed=seed,
+        tile=(512,) * 2 if ndim == 2 else (64, 256, 256),
+        margin=(32,) * 2 if ndim == 2 else (8, 32, 32),
+    )
+    everything = load_samples(
+        dataset, seq, context_frames=context_frames, normalization=cfg.normalization
+    )
+    val = [s for s in everything if s.index in val_range]
+    train = [
+        s
+        for s in everything
+        if (s.index in train_range if train_range is not None else s.index not in val_range)
+    ]
+    if not val or not train:
+        raise CTCError(
+            f"need annotated frames for training and validation, got {len(train)} and {len(val)}",
+            dataset,
+        )
+    for other in extra:
+        train += load_samples(
+            other, "01", context_frames=context_frames, normalization=cfg.normalization
+        )
+    if train[0].labels.ndim != ndim:
+        raise CTCError(f"--patch is {ndim}D but the data is {train[0].labels.ndim}D", dataset)
+    click.echo(f"training on {len(train)} annotated frames, validating on {len(val)}", err=True)
+    description = {
+        "dataset": Path(dataset).name,
+        "sequence": seq,
+        "train_frames": train_frames,
+        "val_frames": val_frames,
+        "extra": [Path(e).name for e in extra],
+    }
+    config = train_segmentation(
+        train,
+        val,
+        cfg,
+        out,
+        data_description=description,
+        overwrite=overwrite,
+        log=lambda m: click.echo(m, err=True),
+    )
+    v = config["training"]["validation"]
+    click.echo(f"wrote {out}: validation SEG {v['SEG']:.3f}, detection F1 {v['detection_f1']:.3f}")

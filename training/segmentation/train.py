@@ -1,0 +1,203 @@
+"""The training loop of the segmentation U-Net: plain torch, deterministic with a seed.
+
+Model selection and the post-processing thresholds use validation frames that the loop never
+trains on; the model folder records the data, settings and validation scores.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from inference.model_folder import save_model_folder
+from inference.segment import MODEL_KIND
+from seg_code.postprocess import PostprocessParams, labels_from_probabilities
+from seg_code.predict import predict_probabilities
+from seg_code.targets import centre_map, class_map
+from seg_code.unet import UNet
+from training.segmentation.augment import AugmentConfig, augment
+from training.segmentation.data import SegSample
+from training.segmentation.metrics import match_counts
+
+
+@dataclass
+class SegTrainConfig:
+    """Everything that shapes a training run (saved in the model's config.json)."""
+
+    ndim: int = 2
+    context_frames: int = 1
+    base_channels: int = 16
+    depth: int = 3
+    pool_z: tuple[bool, ...] | None = None
+    patch: tuple[int, ...] = (256, 256)
+    batch_size: int = 8
+    iterations: int = 2000
+    minutes: float | None = None
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    edge_width: int = 2
+    edge_weight: float = 3.0
+    val_every: int = 100
+    seed: int = 0
+    normalization: dict[str, float] = field(default_factory=lambda: {"low": 1.0, "high": 99.8})
+    tile: tuple[int, ...] = (512, 512)
+    margin: tuple[int, ...] = (32, 32)
+
+
+def _seed_everything(seed: int) -> np.random.Generator:
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return np.random.default_rng(seed)
+
+
+def _batch(samples, cfg, aug, rng, device) -> tuple[torch.Tensor, ...]:
+    images, classes, centres, valids = [], [], [], []
+    for _ in range(cfg.batch_size):
+        s = samples[int(rng.integers(len(samples)))]
+        img, lab, val = augment(s.image, s.labels, s.valid, aug, rng)
+        images.append(img)
+        classes.append(np.where(val, class_map(lab, cfg.edge_width).astype(np.int64), -100))
+        centres.append(centre_map(lab))
+        valids.append(val)
+    as_t = lambda a: torch.from_numpy(np.stack(a)).to(device)  # noqa: E731
+    return as_t(images), as_t(classes), as_t(centres), as_t(valids).float()
+
+
+def _loss(logits, classes, centres, valid, class_weights) -> torch.Tensor:
+    ce = nn.functional.cross_entropy(
+        logits[:, :3], classes, weight=class_weights, ignore_index=-100
+    )
+    bce = nn.functional.binary_cross_entropy_with_logits(logits[:, 3], centres, reduction="none")
+    return ce + (bce * valid).sum() / valid.sum().clamp(min=1)
+
+
+def _score(probs: list[np.ndarray], samples: list[SegSample], params: PostprocessParams) -> dict:
+    iou = n_gt = matched = n_pred = 0
+    for p, s in zip(probs, samples, strict=True):
+        labels = labels_from_probabilities(p[1], p[2], p[3], params)
+        labels[~s.valid] = 0
+        a, b, c, d = match_counts(s.labels, labels)
+        iou, n_gt, matched, n_pred = iou + a, n_gt + b, matched + c, n_pred + d
+    seg = iou / max(n_gt, 1)
+    precision, recall = matched / max(n_pred, 1), matched / max(n_gt, 1)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+    return {"SEG": seg, "detection_f1": f1, "precision": precision, "recall": recall}
+
+
+def default_postprocess(samples: list[SegSample]) -> PostprocessParams:
+    """Size thresholds from the training cells: a quarter of the 2nd-percentile cell size."""
+    areas = np.concatenate([np.bincount(s.labels.ravel())[1:] for s in samples])
+    areas = areas[areas > 0]
+    small = float(np.percentile(areas, 2)) if areas.size else 100.0
+    return PostprocessParams(
+        min_cell_size=max(int(small / 4), 5), min_centre_size=max(int(small / 20), 3)
+    )
+
+
+def tune_postprocess(probs, samples, base: PostprocessParams) -> tuple[PostprocessParams, dict]:
+    """Grid search of the thresholds on validation frames (SEG + detection F1)."""
+    best, best_scores = base, _score(probs, samples, base)
+    grid = itertools.product((0.3, 0.5, 0.7), (0.3, 0.5, 0.7), (0.3, 0.5))
+    for centre, edge, fg in grid:
+        params = PostprocessParams(
+            **{
+                **base.to_dict(),
+                "centre_threshold": centre,
+                "edge_threshold": edge,
+                "foreground_threshold": fg,
+            }
+        )
+        scores = _score(probs, samples, params)
+        if (
+            scores["SEG"] + scores["detection_f1"]
+            > best_scores["SEG"] + best_scores["detection_f1"]
+        ):
+            best, best_scores = params, scores
+    return best, best_scores
+
+
+def train_segmentation(
+    train: list[SegSample],
+    val: list[SegSample],
+    cfg: SegTrainConfig,
+    out_dir: str | Path,
+    *,
+    data_description: dict[str, Any],
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train, select the best validation checkpoint, tune thresholds, write the model folder."""
+    rng = _seed_everything(cfg.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    in_channels = cfg.context_frames + 1
+    model = UNet(cfg.ndim, in_channels, cfg.base_channels, cfg.depth, cfg.pool_z).to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, cfg.lr, total_steps=cfg.iterations)
+    class_weights = torch.tensor([1.0, 1.0, cfg.edge_weight], device=device)
+    aug = AugmentConfig(patch=tuple(cfg.patch))
+    post = default_postprocess(train)
+    best: dict[str, Any] = {"score": -1.0}
+    start = time.monotonic()
+    done = 0
+    for step in range(1, cfg.iterations + 1):
+        model.train()
+        x, classes, centres, valid = _batch(train, cfg, aug, rng, device)
+        loss = _loss(model(x), classes, centres, valid, class_weights)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        done = step
+        out_of_time = cfg.minutes is not None and time.monotonic() - start > 60 * cfg.minutes
+        if step % cfg.val_every == 0 or step == cfg.iterations or out_of_time:
+            model.eval()
+            probs = [predict_probabilities(model, s.image, cfg.tile, cfg.margin) for s in val]
+            scores = _score(probs, val, post)
+            log(
+                f"step {step}: loss {loss.item():.4f}, validation SEG {scores['SEG']:.3f}, "
+                f"F1 {scores['detection_f1']:.3f} ({time.monotonic() - start:.0f} s)"
+            )
+            score = scores["SEG"] + scores["detection_f1"]
+            if score > best["score"]:
+                state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                best = {"score": score, "state": state, "step": step, "probs": probs}
+        if out_of_time:
+            log(f"time limit of {cfg.minutes} min reached at step {step}")
+            break
+    tuned, val_scores = tune_postprocess(best["probs"], val, post)
+    log(
+        f"best step {best['step']}; tuned thresholds: validation SEG {val_scores['SEG']:.3f}, "
+        f"F1 {val_scores['detection_f1']:.3f}"
+    )
+    config = {
+        "architecture": {
+            "ndim": cfg.ndim,
+            "in_channels": in_channels,
+            "base_channels": cfg.base_channels,
+            "depth": cfg.depth,
+            "pool_z": list(cfg.pool_z) if cfg.pool_z else None,
+        },
+        "context_frames": cfg.context_frames,
+        "normalization": cfg.normalization,
+        "postprocess": tuned.to_dict(),
+        "inference": {"tile": list(cfg.tile), "margin": list(cfg.margin), "batch_size": 1},
+        "training": {
+            "data": data_description,
+            "settings": asdict(cfg),
+            "iterations_done": done,
+            "best_step": best["step"],
+            "seconds": round(time.monotonic() - start, 1),
+            "validation": val_scores,
+            "device": str(device),
+        },
+    }
+    save_model_folder(out_dir, MODEL_KIND, config, best["state"], overwrite=overwrite)
+    return config
