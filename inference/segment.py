@@ -21,6 +21,7 @@ from inference.progress import progress
 from seg_code.normalize import percentile_normalize
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from seg_code.predict import predict_probabilities
+from seg_code.resize import resample, scaled_shape
 from seg_code.unet import UNet
 
 MODEL_KIND = "segmentation"
@@ -37,6 +38,7 @@ class Segmenter:
     tile: tuple[int, ...]
     margin: tuple[int, ...]
     batch_size: int = 1
+    scale: float = 1.0
 
     @classmethod
     def from_folder(cls, folder: str | Path, overrides: dict[str, Any] | None = None) -> Segmenter:
@@ -55,6 +57,7 @@ class Segmenter:
                 tile=tuple(inference.get("tile", (512,) * arch["ndim"])),
                 margin=tuple(inference.get("margin", (32,) * arch["ndim"])),
                 batch_size=int(inference.get("batch_size", 1)),
+                scale=float(inference.get("scale", 1.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CTCError(f"invalid segmentation config ({exc})", folder) from exc
@@ -72,15 +75,20 @@ class Segmenter:
         return self.model.ndim
 
     def normalize(self, frame: np.ndarray) -> np.ndarray:
-        return percentile_normalize(frame, **self.normalization)
+        """A frame as the network sees it: percentile-normalised, on the network's grid."""
+        image = percentile_normalize(frame, **self.normalization)
+        return resample(image[None], scaled_shape(image.shape, self.scale))[0]
 
-    def probabilities(self, context: list[np.ndarray]) -> np.ndarray:
-        """P(background), P(cell), P(edge), P(centre) for the last of `context` (normalised)."""
+    def probabilities(self, context: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        """P(background), P(cell), P(edge), P(centre) of the last of `context` (from
+        `normalize`), on the frame grid `shape`."""
         x = np.stack(context)
-        return predict_probabilities(self.model, x, self.tile, self.margin, self.batch_size)
+        p = predict_probabilities(self.model, x, self.tile, self.margin, self.batch_size)
+        return resample(p, shape)
 
-    def labels(self, context: list[np.ndarray]) -> np.ndarray:
-        p = self.probabilities(context)
+    def labels(self, context: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        """Instance labels on the frame grid `shape`."""
+        p = self.probabilities(context, shape)
         return labels_from_probabilities(p[1], p[2], p[3], self.postprocess)
 
 
@@ -98,7 +106,7 @@ def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[n
         if not window:  # the first frame stands in for the missing past
             window.extend([current] * segmenter.context_frames)
         window.append(current)
-        yield segmenter.labels(list(window))
+        yield segmenter.labels(list(window), frame.shape)
 
 
 def segment_sequence(

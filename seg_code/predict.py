@@ -77,13 +77,18 @@ def predict_probabilities(
     padded = np.pad(image, pad, mode="reflect" if min(spatial) > 1 else "edge")
     out = np.empty((4, *padded_shape), np.float32)
     device = next(model.parameters()).device
+    if model.ndim == 2:
+        model = model.to(memory_format=torch.channels_last)
     jobs = list(_tiles(padded_shape, tile, margin))
     model.eval()
     with torch.inference_mode():
         for first in range(0, len(jobs), batch_size):
             batch = jobs[first : first + batch_size]
             x = np.stack([padded[(slice(None), *window)] for window, _, _ in batch])
-            logits = model(torch.from_numpy(np.ascontiguousarray(x)).to(device))
+            x = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+            if model.ndim == 2:  # NHWC convolutions are ~3x faster on CPUs (oneDNN)
+                x = x.contiguous(memory_format=torch.channels_last)
+            logits = model(x)
             probs = torch.cat(
                 [torch.softmax(logits[:, :3], dim=1), torch.sigmoid(logits[:, 3:])], dim=1
             )

@@ -53,6 +53,12 @@ def _ints(text: str) -> tuple[int, ...]:
 @click.option("--base-channels", default=16, show_default=True)
 @click.option("--depth", default=3, show_default=True)
 @click.option("--lr", default=1e-3, show_default=True)
+@click.option(
+    "--scale",
+    default=1.0,
+    show_default=True,
+    help="Resolution (YX) the network works at; 0.5 suits nuclei over ~30 px across.",
+)
 @click.option("--seed", default=0, show_default=True)
 @overwrite_option
 def train_seg(
@@ -70,6 +76,7 @@ def train_seg(
     base_channels,
     depth,
     lr,
+    scale,
     seed,
     overwrite,
 ) -> None:
@@ -96,6 +103,7 @@ def train_seg(
         minutes=minutes,
         lr=lr,
         seed=seed,
+        scale=scale,
         tile=(512,) * 2 if ndim == 2 else (64, 256, 256),
         margin=(32,) * 2 if ndim == 2 else (8, 32, 32),
     )
