@@ -27,7 +27,7 @@ fi
 echo "[setup] installing pinned dependencies into .venv (first run takes a few minutes)"
 # torch is pinned to a CPU build; a GPU machine can install the CUDA build of the same
 # version afterwards (see README).
-.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+.venv/bin/python -m pip install -qq --disable-pip-version-check \
     -c constraints.txt -e ".${extras}"
 echo "$digest" > "$stamp"
 echo "[setup] done: $(.venv/bin/gnntrack --version)"

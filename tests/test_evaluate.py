@@ -249,6 +249,10 @@ def test_cli_table_and_errors(tmp_path: Path) -> None:
     assert lines[0].split() == ["TRA", f"{1 - 15 / 237:.6f}"]
     assert lines[1].split() == ["CCA", "n/a"]
     assert len({len(line) for line in lines}) == 1  # aligned columns
+    assert "AOGM_FN" not in run.stdout
+    run = CliRunner().invoke(main, ["evaluate", str(res), str(gt), "-m", "TRA", "--details"])
+    counts = dict(line.split() for line in run.stdout.splitlines())
+    assert counts["AOGM_FN"] == "1" and counts["AOGM"] == "15.000000"
     run = CliRunner().invoke(main, ["evaluate", str(res), str(gt), "-m", "nope"])
     assert run.exit_code == 2 and "unknown measure" in run.output
     run = CliRunner().invoke(main, ["evaluate", str(tmp_path / "x"), str(gt)])

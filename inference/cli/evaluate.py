@@ -8,6 +8,7 @@ import click
 
 from inference.cli.options import existing_dir
 from inference.evaluate import evaluate as evaluate_result
+from inference.evaluate import normalize_metrics
 
 
 @click.command()
@@ -24,6 +25,11 @@ from inference.evaluate import evaluate as evaluate_result
     "default: all CTC measures.",
 )
 @click.option(
+    "--details",
+    is_flag=True,
+    help="Also print the AOGM error counts and division counts behind the measures.",
+)
+@click.option(
     "--threads",
     "-j",
     type=click.IntRange(min=0),
@@ -32,11 +38,17 @@ from inference.evaluate import evaluate as evaluate_result
     help="Frames matched in parallel (0 = all CPUs).",
 )
 def evaluate(
-    res_dir: str, gt_dir: str, as_json: bool, metrics: tuple[str, ...], threads: int
+    res_dir: str,
+    gt_dir: str,
+    as_json: bool,
+    metrics: tuple[str, ...],
+    details: bool,
+    threads: int,
 ) -> None:
     """Score RES_DIR (a CTC result) against GT_DIR (holding TRA/ and, if any, SEG/).
 
-    The result is validated first; an invalid one is an error. Measures that are undefined
+    The result is validated first; an invalid one is an error. --json prints everything,
+    the AOGM and division counts included. Measures that are undefined
     for this ground truth (BC without divisions, CCA without complete cell cycles, SEG without
     a SEG folder) read n/a (null in JSON).
     """
@@ -44,7 +56,9 @@ def evaluate(
     if as_json:
         click.echo(json.dumps(results))
         return
-    cells = {name: _format(value) for name, value in results.items()}
+    measures = set(normalize_metrics(list(metrics) or None))
+    shown = {k: v for k, v in results.items() if details or k in measures}
+    cells = {name: _format(value) for name, value in shown.items()}
     name_width = max(len(name) for name in cells)
     value_width = max(len(cell) for cell in cells.values())
     for name, cell in cells.items():
