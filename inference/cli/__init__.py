@@ -22,6 +22,8 @@ _BUILTIN = {
     "evaluate": "inference.cli.evaluate:evaluate",
     "export-gt": "inference.cli.export_gt:export_gt",
     "segment": "inference.cli.segment:segment",
+    "track": "inference.cli.track:track",
+    "run": "inference.cli.run:run",
 }
 
 

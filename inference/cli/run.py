@@ -1,0 +1,46 @@
+"""`gnntrack run`: segmentation and tracking of one sequence, as a CTC run script calls it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from inference.cli.options import existing_dir, overwrite_option
+from inference.io import open_images
+from inference.segment import Segmenter, iter_segmentation
+from inference.track import track_sequence
+from inference.tracker import Tracker
+
+
+@click.command("run")
+@click.argument("dataset_dir", type=existing_dir)
+@click.argument("seq")
+@click.option(
+    "--params",
+    "params_dir",
+    required=True,
+    type=existing_dir,
+    help="The dataset's model folder (seg/, embedding/, tracker/), e.g. parameters/Fluo-N2DH-SIM+.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Result folder [default: DATASET_DIR/SEQ_RES].",
+)
+@overwrite_option
+def run(dataset_dir: str, seq: str, params_dir: str, out_dir: str | None, overwrite: bool) -> None:
+    """Segment and track DATASET_DIR/SEQ (e.g. Fluo-N2DH-SIM+ 01) into DATASET_DIR/SEQ_RES.
+
+    Frames are segmented one at a time and handed straight to the tracker; nothing but the
+    result is written.
+    """
+    params = Path(params_dir)
+    segmenter = Segmenter.from_folder(params / "seg")
+    tracker = Tracker.from_folder(params)
+    images = open_images(Path(dataset_dir) / seq)
+    out = out_dir or str(Path(dataset_dir) / f"{seq}_RES")
+    masks = iter_segmentation(images, segmenter)
+    tracks = track_sequence(images, masks, tracker, out, overwrite=overwrite)
+    click.echo(f"wrote {len(images)} frames and {len(tracks)} tracks to {out}")

@@ -1,0 +1,213 @@
+"""The tracking graph: cells are nodes, candidate links t -> t+1 and t -> t+2 are edges.
+
+A cell is joined to at most `max_candidates` nearest cells of the next frame within `radius`,
+and of the frame after within `radius_gap` (to bridge one missed detection). Both radii are
+learned from tracked ground truth by training (the largest true displacement plus a margin)
+and stored in the model's config with the feature normalisation statistics, so nothing here
+is a hand-set pixel value and training and inference see identically scaled inputs. The
+frame index is not a feature (the published method's train/test mismatch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.spatial import cKDTree
+
+from inference.features import AXES
+
+#: Node features per dimension count (computed by `node_matrix`).
+NODE_FEATURES = {
+    n: ["log_area", "major_axis", "minor_axis", "elongation"]
+    + [f"extent_{a}" for a in AXES[n]]
+    + ["rel_mean_intensity", "rel_std_intensity", "rel_min_intensity", "rel_max_intensity"]
+    + ["border_distance"]
+    for n in (2, 3)
+}
+#: Edge features per dimension count (computed by `edge_matrix`).
+EDGE_FEATURES = {
+    n: [f"shift_{a}" for a in AXES[n]]
+    + ["distance", "gap", "rank_out", "rank_in", "log_area_ratio", "embedding_cosine"]
+    for n in (2, 3)
+}
+
+
+@dataclass
+class GraphSpec:
+    """How graphs are built and scaled; stored in the tracker's config.json."""
+
+    ndim: int
+    radius: float
+    radius_gap: float
+    max_candidates: int = 8
+    spacing: list[float] = field(default_factory=list)
+    node_mean: list[float] = field(default_factory=list)
+    node_std: list[float] = field(default_factory=list)
+    edge_mean: list[float] = field(default_factory=list)
+    edge_std: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.spacing:
+            self.spacing = [1.0] * self.ndim
+        for name, count in (
+            ("node", len(NODE_FEATURES[self.ndim])),
+            ("edge", len(EDGE_FEATURES[self.ndim])),
+        ):
+            if not getattr(self, f"{name}_mean"):
+                setattr(self, f"{name}_mean", [0.0] * count)
+                setattr(self, f"{name}_std", [1.0] * count)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "node_features": NODE_FEATURES[self.ndim],
+            "edge_features": EDGE_FEATURES[self.ndim],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GraphSpec:
+        keys = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in keys})
+
+
+@dataclass
+class FrameNodes:
+    """The cells of one frame: their feature table and appearance vectors (n, d)."""
+
+    frame: int
+    table: pd.DataFrame
+    embedding: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def positions(table: pd.DataFrame, spec: GraphSpec) -> np.ndarray:
+    """Centroids (n, ndim), scaled by the voxel spacing."""
+    axes = AXES[spec.ndim]
+    return table[[f"centroid_{a}" for a in axes]].to_numpy(np.float64) * np.asarray(spec.spacing)
+
+
+def node_matrix(table: pd.DataFrame, spec: GraphSpec) -> np.ndarray:
+    """Raw node features (n, F) in `NODE_FEATURES` order; intensities relative to the frame."""
+    axes = AXES[spec.ndim]
+    level = float(table["mean_intensity"].median()) if len(table) else 1.0
+    level = level if level > 0 else 1.0
+    columns = [
+        np.log(table["area"].to_numpy(np.float64)),
+        table["major_axis"].to_numpy(np.float64),
+        table["minor_axis"].to_numpy(np.float64),
+        table["elongation"].to_numpy(np.float64),
+        *(table[f"bbox_max_{a}"].to_numpy(np.float64) - table[f"bbox_min_{a}"] for a in axes),
+        *(
+            table[f"{s}_intensity"].to_numpy(np.float64) / level
+            for s in ("mean", "std", "min", "max")
+        ),
+        np.minimum(table["border_distance"].to_numpy(np.float64), 2 * spec.radius) / spec.radius,
+    ]
+    return np.stack(columns, axis=1) if len(table) else np.zeros((0, len(columns)))
+
+
+def candidate_pairs(
+    a: np.ndarray, b: np.ndarray, radius: float, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The up to `k` nearest points of `b` within `radius` of each point of `a`: (i, j, dist)."""
+    if len(a) == 0 or len(b) == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0)
+    dist, j = cKDTree(b).query(a, k=min(k, len(b)), distance_upper_bound=radius)
+    dist, j = dist.reshape(len(a), -1), j.reshape(len(a), -1)
+    keep = np.isfinite(dist)
+    i = np.broadcast_to(np.arange(len(a))[:, None], dist.shape)[keep]
+    return i.astype(np.int64), j[keep].astype(np.int64), dist[keep]
+
+
+def _ranks(owner: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Rank of each edge by distance among the edges of the same owner node (0 = nearest)."""
+    order = np.lexsort((dist, owner))
+    ranks = np.empty(len(owner), np.float64)
+    sorted_owner = owner[order]
+    first = np.r_[0, np.flatnonzero(sorted_owner[1:] != sorted_owner[:-1]) + 1]
+    starts = np.repeat(first, np.diff(np.r_[first, len(owner)]))
+    ranks[order] = np.arange(len(owner)) - starts
+    return ranks
+
+
+def frame_pair_edges(
+    src: FrameNodes, dst: FrameNodes, gap: int, spec: GraphSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate edges src -> dst (`gap` frames apart): rows i, rows j, raw features (E, F)."""
+    pa, pb = positions(src.table, spec), positions(dst.table, spec)
+    radius = spec.radius if gap == 1 else spec.radius_gap
+    i, j, dist = candidate_pairs(pa, pb, radius, spec.max_candidates)
+    shift = (pb[j] - pa[i]) / spec.radius
+    area_a = src.table["area"].to_numpy(np.float64)
+    area_b = dst.table["area"].to_numpy(np.float64)
+    if src.embedding.shape[1] and len(i):
+        cosine = np.sum(src.embedding[i] * dst.embedding[j], axis=1)
+    else:
+        cosine = np.zeros(len(i))
+    features = np.column_stack(
+        [
+            shift,
+            dist / spec.radius,
+            np.full(len(i), gap - 1.0),
+            _ranks(i, dist) if len(i) else np.zeros(0),
+            _ranks(j, dist) if len(i) else np.zeros(0),
+            np.log(area_b[j] / area_a[i]) if len(i) else np.zeros(0),
+            cosine,
+        ]
+    )
+    return i, j, features.reshape(len(i), len(EDGE_FEATURES[spec.ndim]))
+
+
+@dataclass
+class WindowGraph:
+    """A graph over consecutive frames, ready for the GNN, with each edge's frame and rows."""
+
+    x: torch.Tensor  # (N, F) normalised node features
+    emb: torch.Tensor  # (N, d) appearance vectors
+    edge_index: torch.Tensor  # (2, E) node indices into x
+    edge_attr: torch.Tensor  # (E, Fe) normalised edge features
+    edges: np.ndarray  # (E, 4): source frame, source row, gap, target row
+
+
+def _scale(values: np.ndarray, mean: list[float], std: list[float]) -> torch.Tensor:
+    scaled = (values - np.asarray(mean)) / np.maximum(np.asarray(std), 1e-6)
+    return torch.from_numpy(scaled.astype(np.float32))
+
+
+def build_window(frames: list[FrameNodes], spec: GraphSpec, max_gap: int = 2) -> WindowGraph:
+    """The graph over `frames` (consecutive): edges from every frame to the next `max_gap`."""
+    offsets = np.cumsum([0] + [len(f) for f in frames])
+    node_raw = np.concatenate([node_matrix(f.table, spec) for f in frames]) if frames else None
+    dim = frames[0].embedding.shape[1] if frames else 0
+    emb = np.concatenate([f.embedding for f in frames]) if frames else np.zeros((0, dim))
+    src_all, dst_all, feats, meta = [], [], [], []
+    for a, frame in enumerate(frames):
+        for gap in range(1, max_gap + 1):
+            if a + gap >= len(frames):
+                break
+            i, j, f = frame_pair_edges(frame, frames[a + gap], gap, spec)
+            src_all.append(i + offsets[a])
+            dst_all.append(j + offsets[a + gap])
+            feats.append(f)
+            meta.append(np.column_stack([np.full(len(i), frame.frame), i, np.full(len(i), gap), j]))
+    n_edge_features = len(EDGE_FEATURES[spec.ndim])
+    edge_raw = np.concatenate(feats) if feats else np.zeros((0, n_edge_features))
+    index = np.stack([np.concatenate(src_all), np.concatenate(dst_all)]) if src_all else None
+    return WindowGraph(
+        x=_scale(
+            node_raw if node_raw is not None else np.zeros((0, len(spec.node_mean))),
+            spec.node_mean,
+            spec.node_std,
+        ),
+        emb=torch.from_numpy(np.ascontiguousarray(emb, np.float32)),
+        edge_index=torch.from_numpy(index if index is not None else np.zeros((2, 0), np.int64)),
+        edge_attr=_scale(edge_raw, spec.edge_mean, spec.edge_std),
+        edges=np.concatenate(meta).astype(np.int64) if meta else np.zeros((0, 4), np.int64),
+    )

@@ -1,0 +1,206 @@
+"""Linking, streamed: label masks in, relabelled masks and a lineage out, in bounded memory.
+
+Frames are read one at a time. The GNN scores overlapping windows of `window` frames started
+every `stride` frames (an edge scored by several windows gets the mean logit), and as soon as
+no later window can contain the edges into a frame, that frame's links are solved, its
+labels assigned and its result mask handed on (to `write_result`). At most about
+`window + stride` frames are held, whatever the length of the sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from inference.errors import CTCError
+from inference.graph import FrameNodes
+from inference.io import FrameSequence, MaskSequence, Track, write_result
+from inference.lineage import LineageBuilder, relabel
+from inference.progress import progress
+from inference.solve import Links, solve_pair
+from inference.tracker import Tracker
+
+
+class EdgeScores:
+    """Mean logits per frame pair; a pair's candidate edges are the same in every window."""
+
+    def __init__(self) -> None:
+        self.edges: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.sums: dict[tuple[int, int], np.ndarray] = {}
+        self.counts: dict[tuple[int, int], int] = {}
+
+    def add(self, edges: np.ndarray, logits: np.ndarray) -> None:
+        """Add a window's scores: `edges` (E, 4) as `Tracker.score` returns them, `logits` (E,)."""
+        keys = edges[:, 0] * 4 + edges[:, 2]
+        for key in np.unique(keys):
+            sel = keys == key
+            pair = (int(key // 4), int(key % 4))
+            if pair in self.sums:
+                self.sums[pair] += logits[sel]
+                self.counts[pair] += 1
+            else:
+                self.edges[pair] = (edges[sel, 1], edges[sel, 3])
+                self.sums[pair] = logits[sel].copy()
+                self.counts[pair] = 1
+
+    def links(self, frame: int, gap: int) -> Links:
+        """The candidate links from `frame` to `frame + gap` with their mean logits."""
+        pair = (frame, gap)
+        if pair not in self.sums:
+            return Links.empty()
+        src, dst = self.edges[pair]
+        return Links(src, dst, self.sums[pair] / self.counts[pair])
+
+    def drop_before(self, frame: int) -> None:
+        """Forget the pairs that start before `frame` (already solved)."""
+        for pair in [p for p in self.sums if p[0] < frame]:
+            del self.edges[pair], self.sums[pair], self.counts[pair]
+
+
+def track_stream(
+    images: Iterable[np.ndarray],
+    masks: Iterable[np.ndarray],
+    tracker: Tracker,
+    lineage: LineageBuilder,
+    observe: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield the result mask of every frame in order; `lineage` holds the tracks at the end.
+
+    `images` and `masks` must have the same length and shapes (see `check_inputs`).
+    `observe`, if given, gets each frame's feature table and its cells' track labels.
+    """
+    nodes: dict[int, FrameNodes] = {}
+    index: dict[int, np.ndarray] = {}
+    labels: dict[int, np.ndarray] = {}
+    has_next: dict[int, np.ndarray] = {}  # per frame: which cells have a successor
+    scores = EdgeScores()
+    start = scored_until = 0
+    solved = 0  # frames 0 .. solved-1 have their labels
+
+    def solve_up_to(last: int) -> Iterator[np.ndarray]:
+        nonlocal solved
+        while solved <= last:
+            t = solved
+            if t == 0:
+                labels[0] = lineage.start(0, len(nodes[0]))
+            else:
+                n_prev = len(nodes[t - 1])
+                open_rows = np.flatnonzero(~has_next[t - 2]) if t >= 2 else np.zeros(0, int)
+                solution = solve_pair(
+                    n_prev,
+                    len(nodes[t]),
+                    scores.links(t - 1, 1),
+                    scores.links(t - 2, 2),
+                    open_rows,
+                    tracker.solver,
+                )
+                has_next[t - 1] = solution.children(n_prev) > 0
+                labels[t] = lineage.advance(
+                    t, solution, labels[t - 1], labels.get(t - 2, np.zeros(0, np.int64))
+                )
+            if observe is not None:
+                observe(nodes[t].table, labels[t])
+            yield relabel(index.pop(t), labels[t])
+            solved += 1
+            for old in [k for k in labels if k < t - 2]:
+                del labels[old], nodes[old]
+                has_next.pop(old, None)
+            scores.drop_before(t - 2)
+
+    n = 0
+    for t, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        if image.shape != mask.shape:
+            raise CTCError(f"frame {t}: mask shape {mask.shape} differs from image {image.shape}")
+        nodes[t], compact = tracker.nodes(image, mask, t)
+        index[t] = compact.index
+        n = t + 1
+        if n - start == tracker.window:
+            scores.add(*tracker.score([nodes[k] for k in range(start, n)]))
+            scored_until, start = n, start + tracker.stride
+            yield from solve_up_to(start)
+        elif t == 0:
+            yield from solve_up_to(0)
+    if scored_until < n and n - start >= 2:
+        scores.add(*tracker.score([nodes[k] for k in range(start, n)]))
+    yield from solve_up_to(n - 1)
+
+
+def check_inputs(images: FrameSequence, masks: MaskSequence, tracker: Tracker) -> None:
+    """CTCError unless masks and images match in frame count and shape, and the model fits."""
+    if len(masks) != len(images):
+        raise CTCError(
+            f"{len(masks)} mask frames but {len(images)} image frames in {images.folder}",
+            masks.folder,
+        )
+    if masks.shape != images.shape:
+        raise CTCError(
+            f"masks have shape {masks.shape} but the images in {images.folder} {images.shape}",
+            masks.folder,
+        )
+    tracker.check_ndim(images.ndim, images.folder)
+
+
+def track_sequence(
+    images: FrameSequence,
+    masks: MaskSequence | Iterable[np.ndarray],
+    tracker: Tracker,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    features_csv: str | Path | None = None,
+) -> list[Track]:
+    """Track `masks` (a mask folder, or label frames from a segmenter) and write a CTC result.
+
+    The result folder (`mask###.tif`, `res_track.txt`) appears only when complete. With
+    `features_csv`, the cell feature table (one row per cell and frame, plus its `track`
+    label) is written there as well, frame by frame. Returns the tracks written.
+    """
+    if isinstance(masks, MaskSequence):
+        check_inputs(images, masks, tracker)
+        masks = _checked(masks)
+    else:
+        tracker.check_ndim(images.ndim, images.folder)
+    lineage = LineageBuilder()
+    n = len(images)
+    observe = _FeatureWriter(features_csv) if features_csv is not None else None
+    stream = track_stream(images, masks, tracker, lineage, observe)
+    write_result(
+        out_dir, progress(stream, n, "track"), _LazyTracks(lineage), n_frames=n, overwrite=overwrite
+    )
+    return lineage.tracks()
+
+
+def _checked(masks: MaskSequence) -> Iterator[np.ndarray]:
+    """The frames of `masks`; a negative label is a CTCError naming its file."""
+    for position, mask in enumerate(masks):
+        if mask.size and mask.min() < 0:
+            raise CTCError(
+                f"negative label {mask.min()} in a label mask", masks.frames[position].path
+            )
+        yield mask
+
+
+class _FeatureWriter:
+    """Appends each frame's features and track labels to a CSV file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.first = True
+
+    def __call__(self, table: pd.DataFrame, labels: np.ndarray) -> None:
+        mode, header = ("w", True) if self.first else ("a", False)
+        table.assign(track=labels).to_csv(self.path, mode=mode, header=header, index=False)
+        self.first = False
+
+
+class _LazyTracks:
+    """The lineage's tracks, read only when `write_result` asks (after the last frame)."""
+
+    def __init__(self, lineage: LineageBuilder) -> None:
+        self.lineage = lineage
+
+    def __iter__(self) -> Iterator[Track]:
+        return iter(self.lineage.tracks())

@@ -1,0 +1,48 @@
+"""The shipped Fluo-N2DH-SIM+ tracker on the frames it never saw (52-64 of ../shared/ctc 01).
+
+Linking-only on the GT masks, scored by py-ctcmetrics against the targets of issue 5.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from inference.evaluate import evaluate
+from inference.io import open_images, open_masks
+from inference.track import track_sequence
+from inference.tracker import Tracker
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASET = ROOT.parent / "shared" / "ctc" / "Fluo-N2DH-SIM+"
+PARAMS = ROOT / "parameters" / "Fluo-N2DH-SIM+"
+if not DATASET.is_dir() or not (PARAMS / "tracker").is_dir():
+    pytest.skip("needs ../shared/ctc/Fluo-N2DH-SIM+ and the shipped model", allow_module_level=True)
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from tracking import cut_sequence  # noqa: E402
+
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small models: extra threads only add overhead on a shared CPU (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_held_out_frames_meet_the_targets(tmp_path):
+    data = cut_sequence(DATASET, "01", 52, 65, tmp_path / "data")
+    tracker = Tracker.from_folder(PARAMS)
+    images, masks = open_images(data / "01"), open_masks(data / "01_GT" / "TRA")
+    track_sequence(images, masks, tracker, tmp_path / "res")
+    scores = evaluate(tmp_path / "res", data / "01_GT", ["TRA", "BC(0)", "CT"])
+    assert scores["TRA"] >= 0.999
+    assert scores["BC(0)"] >= 0.97
+    assert scores["CT"] >= 0.95

@@ -1,0 +1,129 @@
+"""The solver and the online lineage: optimal, consistent, and a valid CTC result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inference.io import write_result
+from inference.lineage import LineageBuilder, relabel
+from inference.solve import Links, SolverParams, solve_pair
+from inference.validate import is_valid, validate_result
+
+NONE = np.zeros(0, np.int64)
+
+
+def _links(triples):
+    src, dst, logit = zip(*triples, strict=True) if triples else ((), (), ())
+    return Links(np.asarray(src, np.int64), np.asarray(dst, np.int64), np.asarray(logit, float))
+
+
+def test_continuations_take_the_best_total():
+    # cell 0 prefers target 0 slightly, cell 1 can only go to target 0: the global optimum
+    # gives target 0 to cell 1 and target 1 to cell 0 (a greedy rule would lose cell 1)
+    links = _links([(0, 0, 5.0), (0, 1, 4.5), (1, 0, 4.0)])
+    sol = solve_pair(2, 2, links, Links.empty(), NONE, SolverParams())
+    np.testing.assert_array_equal(sol.source, [1, 0])
+    assert not sol.from_gap.any()
+
+
+def test_unlikely_links_are_not_made():
+    links = _links([(0, 0, -0.5), (1, 1, 2.0)])
+    sol = solve_pair(2, 2, links, Links.empty(), NONE, SolverParams())
+    np.testing.assert_array_equal(sol.source, [-1, 1])
+
+
+@pytest.mark.parametrize(("cost", "divides"), [(1.0, True), (5.0, False)])
+def test_division_needs_both_daughters_above_its_cost(cost, divides):
+    links = _links([(0, 0, 4.0), (0, 1, 3.0)])
+    sol = solve_pair(1, 2, links, Links.empty(), NONE, SolverParams(division_cost=cost))
+    assert sol.children(1).tolist() == ([2] if divides else [1])
+
+
+def test_never_more_than_two_daughters():
+    links = _links([(0, j, 6.0) for j in range(4)])
+    sol = solve_pair(1, 4, links, Links.empty(), NONE, SolverParams(division_cost=0.1))
+    assert sol.children(1).tolist() == [2]
+    assert (sol.source >= 0).sum() == 2
+
+
+def test_gap_links_only_from_open_cells():
+    gap = _links([(0, 0, 5.0), (1, 1, 5.0)])
+    sol = solve_pair(0, 2, Links.empty(), gap, np.array([1]), SolverParams(gap_cost=1.0))
+    np.testing.assert_array_equal(sol.source, [-1, 1])
+    np.testing.assert_array_equal(sol.from_gap, [False, True])
+
+
+def test_a_direct_link_beats_a_weaker_gap_link():
+    links = _links([(0, 0, 3.0)])
+    gap = _links([(0, 0, 3.0)])
+    sol = solve_pair(1, 1, links, gap, np.array([0]), SolverParams(gap_cost=1.0))
+    assert sol.source.tolist() == [0] and not sol.from_gap[0]
+
+
+def test_random_scores_always_give_a_consistent_solution():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n_src, n_dst, n_old = rng.integers(0, 8, size=3)
+        triples = [
+            (i, j, rng.normal(1, 3))
+            for i in range(n_src)
+            for j in range(n_dst)
+            if rng.random() < 0.5
+        ]
+        gap_triples = [
+            (i, j, rng.normal(0, 3))
+            for i in range(n_old)
+            for j in range(n_dst)
+            if rng.random() < 0.3
+        ]
+        open_rows = np.flatnonzero(rng.random(n_old) < 0.5)
+        sol = solve_pair(
+            n_src,
+            n_dst,
+            _links(triples),
+            _links(gap_triples),
+            open_rows,
+            SolverParams(rng.uniform(0.1, 3), rng.uniform(0, 3)),
+        )
+        assert sol.source.shape == (n_dst,)
+        assert (sol.children(n_src) <= 2).all()
+        assert np.isin(sol.source[sol.from_gap], open_rows).all()
+        chosen = {
+            (int(s), int(j), bool(g))
+            for j, (s, g) in enumerate(zip(sol.source, sol.from_gap, strict=True))
+            if s >= 0
+        }
+        allowed = {(i, j, False) for i, j, w in triples if w > 0}
+        allowed |= {(i, j, True) for i, j, w in gap_triples}
+        assert chosen <= allowed
+
+
+def test_lineage_labels_divisions_and_gaps(tmp_path):
+    """Frame 0: a, b. Frame 1: a continues, b divides. Frame 2: a missed. Frame 3: a back."""
+    builder = LineageBuilder()
+    labels = [builder.start(0, 2)]
+    steps = [
+        (3, _links([(0, 0, 5), (1, 1, 5), (1, 2, 4)]), Links.empty(), NONE),
+        (2, _links([(1, 0, 5), (2, 1, 5)]), Links.empty(), np.array([], np.int64)),
+        (3, _links([(0, 1, 5), (1, 2, 5)]), _links([(0, 0, 5)]), np.array([0])),
+    ]
+    sizes = [2]
+    has_next = {}
+    for t, (n, links, gap, _) in enumerate(steps, start=1):
+        open_rows = np.flatnonzero(~has_next[t - 2]) if t >= 2 else NONE
+        sol = solve_pair(sizes[-1], n, links, gap, open_rows, SolverParams(1.0, 1.0))
+        has_next[t - 1] = sol.children(sizes[-1]) > 0
+        labels.append(builder.advance(t, sol, labels[-1], labels[-2] if t >= 2 else NONE))
+        sizes.append(n)
+    tracks = {t.label: (t.begin, t.end, t.parent) for t in builder.tracks()}
+    assert tracks == {1: (0, 1, 0), 2: (0, 0, 0), 3: (1, 3, 2), 4: (1, 3, 2), 5: (3, 3, 1)}
+    # write it as masks (cell k of frame t is a 2x2 square) and let the validator judge
+    masks = []
+    for frame_labels in labels:
+        index = np.zeros((8, 8), np.int32)
+        for k in range(len(frame_labels)):
+            index[2 * k : 2 * k + 2, 0:2] = k + 1
+        masks.append(relabel(index, frame_labels))
+    out = write_result(tmp_path / "res", masks, builder.tracks(), n_frames=4)
+    assert is_valid(validate_result(out))

@@ -1,0 +1,404 @@
+"""`gnntrack track` and `gnntrack run` on simulated data: valid results, good scores, bad input.
+
+A tiny tracker (hand-made features only, one message-passing block, three epochs) is trained
+once for the module on one simulated sequence and applied to another.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+import torch
+from click.testing import CliRunner
+
+from inference.cli import main
+from inference.embedding import Embedder, ResNet
+from inference.evaluate import evaluate
+from inference.gnn import EdgeMPNN
+from inference.graph import EDGE_FEATURES, NODE_FEATURES, GraphSpec
+from inference.io import open_images, open_masks, read_tiff, read_tracks, write_mask
+from inference.lineage import LineageBuilder
+from inference.model_folder import save_model_folder
+from inference.segment import MODEL_KIND as SEG_KIND
+from inference.solve import SolverParams
+from inference.track import track_stream
+from inference.tracker import Tracker
+from inference.validate import is_valid, validate_result
+from seg_code.postprocess import PostprocessParams
+from seg_code.unet import UNet
+from training.simulator import get_preset, simulate
+from training.tracker.train import TrackerTrainConfig, train_tracker
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small models: extra threads only add overhead on a shared CPU (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _simulate(folder: Path, seed: int, frames: int = 16) -> Path:
+    preset = get_preset("Fluo-N2DH-SIM+").with_options(frames=frames, size=(160, 160), cells=8)
+    simulate(folder, preset, seed)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("track")
+    train = _simulate(root / "train", seed=11)
+    test = _simulate(root / "test", seed=12)
+    cfg = TrackerTrainConfig(
+        str(train), use_embedding=False, blocks=1, epochs=3, window=6, stride=3
+    )
+    train_tracker(cfg, root / "params")
+    return {"root": root, "train": train, "test": test, "params": root / "params"}
+
+
+def _track(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["track", *args])
+    return result.exit_code, result.output
+
+
+def _copy_masks(src: Path, dst: Path, change) -> Path:
+    dst.mkdir(parents=True)
+    for path in sorted(src.glob("man_track*.tif")):
+        t = int(path.stem[len("man_track") :])
+        out = change(t, read_tiff(path))
+        if out is not None:
+            write_mask(dst / f"mask{t:03d}.tif", out)
+    return dst
+
+
+def test_track_writes_a_valid_result_that_scores_well(data):
+    out = data["root"] / "res"
+    code, output = _track(
+        [
+            str(data["test"] / "01"),
+            "--masks",
+            str(data["test"] / "01_GT/TRA"),
+            "--model",
+            str(data["params"]),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, output
+    assert is_valid(validate_result(out))
+    scores = evaluate(out, data["test"] / "01_GT", ["TRA", "DET", "LNK"])
+    assert scores["DET"] == 1.0  # GT masks: every cell is found
+    assert scores["TRA"] >= 0.97 and scores["LNK"] >= 0.95
+    code, output = _track(
+        [
+            str(data["test"] / "01"),
+            "--masks",
+            str(data["test"] / "01_GT/TRA"),
+            "--model",
+            str(data["params"]),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 2 and "--overwrite" in output
+
+
+def test_frames_are_streamed_with_bounded_look_ahead(data):
+    tracker = Tracker.from_folder(data["params"])
+    images = open_images(data["test"] / "01")
+    masks = open_masks(data["test"] / "01_GT/TRA")
+    read = []
+
+    def counted():
+        for t, mask in enumerate(masks):
+            read.append(t)
+            yield mask
+
+    ahead = []
+    for emitted, _ in enumerate(track_stream(images, counted(), tracker, LineageBuilder())):
+        ahead.append(len(read) - emitted)
+    assert len(ahead) == len(images)
+    assert max(ahead) <= tracker.window + tracker.stride
+
+
+def test_empty_frames_and_skipped_label_numbers(data):
+    root = data["root"] / "odd"
+    gt = data["test"] / "01_GT/TRA"
+
+    def renumbered(t, m):
+        if t in (5, 6):
+            return np.zeros_like(m)
+        return np.where(m > 0, 3 * m.astype(np.uint32) + 1000, 0).astype(np.uint16)
+
+    odd = _copy_masks(gt, root / "odd", renumbered)
+    plain_masks = _copy_masks(
+        gt, root / "plain_empty", lambda t, m: m if t not in (5, 6) else np.zeros_like(m)
+    )
+    for masks, out in ((odd, root / "res_odd"), (plain_masks, root / "res_plain")):
+        code, output = _track(
+            [
+                str(data["test"] / "01"),
+                "--masks",
+                str(masks),
+                "--model",
+                str(data["params"]),
+                "--out",
+                str(out),
+            ]
+        )
+        assert code == 0, output
+        assert is_valid(validate_result(out))
+    for t in range(16):
+        a, b = (
+            read_tiff(root / "res_odd" / f"mask{t:03d}.tif"),
+            read_tiff(root / "res_plain" / f"mask{t:03d}.tif"),
+        )
+        np.testing.assert_array_equal(a, b)  # label values do not change the result
+    assert not read_tiff(root / "res_odd/mask005.tif").any()
+    assert read_tracks(root / "res_odd/res_track.txt") == read_tracks(
+        root / "res_plain/res_track.txt"
+    )
+
+
+def test_one_frame_sequence(data):
+    root = data["root"] / "one"
+    (root / "01").mkdir(parents=True)
+    shutil.copy(data["test"] / "01/t000.tif", root / "01/t000.tif")
+    masks = _copy_masks(
+        data["test"] / "01_GT/TRA", root / "masks", lambda t, m: m if t == 0 else None
+    )
+    code, output = _track(
+        [
+            str(root / "01"),
+            "--masks",
+            str(masks),
+            "--model",
+            str(data["params"]),
+            "--out",
+            str(root / "res"),
+        ]
+    )
+    assert code == 0, output
+    tracks = read_tracks(root / "res/res_track.txt")
+    n_cells = len(np.unique(read_tiff(masks / "mask000.tif"))) - 1
+    assert len(tracks) == n_cells and all(t.begin == t.end == 0 for t in tracks)
+
+
+def test_mask_folder_that_does_not_match_the_images(data):
+    root = data["root"] / "mismatch"
+    short = _copy_masks(
+        data["test"] / "01_GT/TRA", root / "short", lambda t, m: m if t < 10 else None
+    )
+    code, output = _track(
+        [
+            str(data["test"] / "01"),
+            "--masks",
+            str(short),
+            "--model",
+            str(data["params"]),
+            "--out",
+            str(root / "res"),
+        ]
+    )
+    assert code == 2 and "10 mask frames but 16 image frames" in output and str(short) in output
+    wide = _copy_masks(data["test"] / "01_GT/TRA", root / "wide", lambda t, m: np.pad(m, (0, 4)))
+    code, output = _track(
+        [
+            str(data["test"] / "01"),
+            "--masks",
+            str(wide),
+            "--model",
+            str(data["params"]),
+            "--out",
+            str(root / "res"),
+        ]
+    )
+    assert code == 2 and "shape" in output and str(wide) in output
+    assert not (root / "res").exists()
+
+
+def _save_tracker(folder: Path, ndim: int, embedder: Embedder | None) -> None:
+    spec = GraphSpec(ndim=ndim, radius=20.0, radius_gap=30.0)
+    gnn = EdgeMPNN(
+        len(NODE_FEATURES[ndim]),
+        len(EDGE_FEATURES[ndim]),
+        embedder.dim if embedder else 0,
+        blocks=1,
+    )
+    tracker = Tracker(spec, gnn, embedder, SolverParams(), window=4, stride=2)
+    save_model_folder(folder / "tracker", "tracker", tracker.config(), gnn.state_dict())
+
+
+def test_a_3d_model_on_2d_data_is_refused(data):
+    folder = data["root"] / "model3d"
+    _save_tracker(folder, 3, None)
+    code, output = _track(
+        [
+            str(data["test"] / "01"),
+            "--masks",
+            str(data["test"] / "01_GT/TRA"),
+            "--model",
+            str(folder),
+            "--out",
+            str(folder / "res"),
+        ]
+    )
+    assert code == 2 and "3D but the frames are 2D" in output
+
+
+def test_a_tracker_with_another_embedding_is_refused(tmp_path):
+    model = ResNet(2, channels=(4,), blocks=(1,), dim=8)
+    emb_config = Embedder(model, (16, 16), (16, 16), "").config()
+    save_model_folder(tmp_path / "embedding", "embedding", emb_config, model.state_dict())
+    _save_tracker(tmp_path, 2, Embedder.from_folder(tmp_path / "embedding"))
+    assert Tracker.from_folder(tmp_path).embedder is not None
+    other = ResNet(2, channels=(4,), blocks=(1,), dim=8)
+    save_model_folder(
+        tmp_path / "embedding", "embedding", emb_config, other.state_dict(), overwrite=True
+    )
+    code, output = _track(
+        [
+            str(tmp_path),
+            "--masks",
+            str(tmp_path),
+            "--model",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "res"),
+        ]
+    )
+    assert code == 2 and "not the one the tracker was trained with" in output
+
+
+def test_run_segments_and_tracks(data):
+    params = data["root"] / "run_params"
+    shutil.copytree(data["params"], params)
+    unet = UNet(2, 2, 4, 2, None)
+    config = {
+        "architecture": {
+            "ndim": 2,
+            "in_channels": 2,
+            "base_channels": 4,
+            "depth": 2,
+            "pool_z": None,
+        },
+        "context_frames": 1,
+        "normalization": {"low": 1.0, "high": 99.8},
+        "postprocess": PostprocessParams().to_dict(),
+        "inference": {"tile": [160, 160], "margin": [8, 8], "batch_size": 1},
+    }
+    save_model_folder(params / "seg", SEG_KIND, config, unet.state_dict())
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(data["test"]),
+            "01",
+            "--params",
+            str(params),
+            "--out",
+            str(data["root"] / "run_res"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert is_valid(validate_result(data["root"] / "run_res"))
+
+
+def test_feature_table_is_saved_with_track_labels(data):
+    out, csv = data["root"] / "res_features", data["root"] / "features.csv"
+    code, output = _track(
+        [
+            str(data["test"] / "01"),
+            "--masks",
+            str(data["test"] / "01_GT/TRA"),
+            "--model",
+            str(data["params"]),
+            "--out",
+            str(out),
+            "--features",
+            str(csv),
+        ]
+    )
+    assert code == 0, output
+    table = pd.read_csv(csv)
+    assert {"frame", "label", "area", "centroid_y", "track"} <= set(table.columns)
+    for t, rows in table.groupby("frame"):
+        in_mask = set(np.unique(read_tiff(out / f"mask{t:03d}.tif")).tolist()) - {0}
+        assert set(rows["track"].tolist()) == in_mask
+
+
+def test_negative_labels_are_refused_naming_the_file(data):
+    root = data["root"] / "negative"
+    masks = _copy_masks(data["test"] / "01_GT/TRA", root / "masks", lambda t, m: m)
+    frame = read_tiff(masks / "mask003.tif").astype(np.int16)
+    tifffile.imwrite(masks / "mask003.tif", -frame)  # int16 labels, as some tools write them
+    code, output = _track(
+        [
+            str(data["test"] / "01"),
+            "--masks",
+            str(masks),
+            "--model",
+            str(data["params"]),
+            "--out",
+            str(root / "res"),
+        ]
+    )
+    assert code == 2 and "mask003.tif" in output and "negative" in output
+
+
+def test_training_is_deterministic(data):
+    cfg = TrackerTrainConfig(
+        str(data["train"]), use_embedding=False, blocks=1, epochs=3, window=6, stride=3
+    )
+    again = data["root"] / "params_again"
+    train_tracker(cfg, again)
+    first = json.loads((data["params"] / "tracker/config.json").read_text())
+    second = json.loads((again / "tracker/config.json").read_text())
+    assert first["weights"]["sha256"] == second["weights"]["sha256"]
+    assert first["graph"] == second["graph"] and first["solver"] == second["solver"]
+
+
+def test_benchmark_runs_both_trackers_on_the_same_masks(data):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from tracking import compare
+
+    tracker = Tracker.from_folder(data["params"])
+    rows = compare(data["test"], data["test"] / "01_GT/TRA", tracker, data["root"], "GT")
+    assert [r["method"] for r in rows] == ["gnntrack (GT)", "LapTrack (GT)"]
+    for row in rows:
+        assert row["DET"] == 1.0 and row["TRA"] >= 0.95 and row["fps"] > 0
+    assert is_valid(validate_result(data["root"] / "lap_GT"))
+
+
+def test_extra_datasets_add_training_data(data):
+    params = data["root"] / "extra"
+    result = CliRunner().invoke(
+        main,
+        [
+            "train-tracker",
+            str(data["train"]),
+            "--params",
+            str(params),
+            "--extra",
+            str(data["test"]),
+            "--no-embedding",
+            "--epochs",
+            "1",
+            "--blocks",
+            "1",
+            "--window",
+            "6",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "29 training and 3 validation frames" in result.output  # 13 + 16 of the extra
+    config = json.loads((params / "tracker/config.json").read_text())
+    assert config["training"]["extra"] == [str(data["test"])]

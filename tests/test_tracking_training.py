@@ -1,0 +1,112 @@
+"""Tracking models trained end to end on simulated data, scored by the CTC measures.
+
+The training commands run as a user runs them (`gnntrack train-embedding`, `gnntrack
+train-tracker`); the models then track a sequence they never saw, with its GT masks, and
+the result is scored by py-ctcmetrics. Tiny models and few iterations: the thresholds are
+what such models reach, well under the targets of the shipped ones.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from inference.cli import main
+from inference.evaluate import evaluate
+from inference.validate import is_valid, validate_result
+from training.simulator import get_preset, simulate
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small models: extra threads only add overhead on a shared CPU (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _invoke(args: list[str]) -> str:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _train_and_track(root: Path, train: Path, test: Path, extra: list[str]) -> dict:
+    params = root / "params"
+    _invoke(
+        [
+            "train-embedding",
+            str(train),
+            "--params",
+            str(params),
+            "--iterations",
+            "120",
+            "--crop-size",
+            "24",
+            *extra[:0],
+        ]
+    )
+    _invoke(
+        [
+            "train-tracker",
+            str(train),
+            "--params",
+            str(params),
+            "--epochs",
+            "8",
+            "--blocks",
+            "2",
+            *extra,
+        ]
+    )
+    config = json.loads((params / "tracker/config.json").read_text())
+    out = root / "res"
+    _invoke(
+        [
+            "track",
+            str(test / "01"),
+            "--masks",
+            str(test / "01_GT/TRA"),
+            "--model",
+            str(params),
+            "--out",
+            str(out),
+        ]
+    )
+    assert is_valid(validate_result(out))
+    scores = evaluate(out, test / "01_GT", ["TRA", "DET", "LNK", "BC(0)", "CT"])
+    return {"config": config, **scores}
+
+
+def test_2d_models_track_an_unseen_sequence(tmp_path):
+    preset = get_preset("Fluo-N2DH-SIM+")
+    train = tmp_path / "train"
+    test = tmp_path / "test"
+    simulate(train, preset.with_options(frames=40, size=(256, 256), cells=20), seed=1)
+    simulate(test, preset.with_options(frames=30, size=(192, 192), cells=14), seed=4)
+    result = _train_and_track(tmp_path, train, test, [])
+    validation = result["config"]["validation"]
+    assert validation["edge_accuracy"] >= 0.97
+    assert result["config"]["embedding"]["sha256"]
+    assert result["DET"] == 1.0
+    assert result["TRA"] >= 0.98 and result["LNK"] >= 0.97
+    assert result["BC(0)"] >= 0.6  # 3 divisions in the test sequence
+    assert result["CT"] >= 0.7
+
+
+def test_3d_models_track_an_unseen_sequence(tmp_path):
+    preset = get_preset("Fluo-N3DH-CE")
+    train = tmp_path / "train"
+    test = tmp_path / "test"
+    simulate(train, preset.with_options(frames=30, size=(12, 112, 112), cells=14), seed=1)
+    simulate(test, preset.with_options(frames=16, size=(12, 80, 80), cells=8), seed=2)
+    result = _train_and_track(tmp_path, train, test, ["--z-scale", "1.0"])
+    assert result["DET"] == 1.0
+    assert result["TRA"] >= 0.98

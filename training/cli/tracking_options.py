@@ -1,0 +1,51 @@
+"""Options shared by `gnntrack train-embedding` and `gnntrack train-tracker`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def frame_span(text: str | None) -> tuple[int, int] | None:
+    """'START:STOP' (either may be empty) as a (start, stop) pair; None for all frames."""
+    if text is None:
+        return None
+    try:
+        start, stop = (int(v) if v else None for v in text.split(":"))
+    except ValueError:
+        raise click.BadParameter(f"expected START:STOP, got {text!r}") from None
+    return (start or 0, stop if stop is not None else 10**9)
+
+
+def data_options(command):
+    """DATASET argument plus --seq, --frames, --masks and --params."""
+    for option in reversed(
+        [
+            click.argument(
+                "dataset", type=click.Path(exists=True, file_okay=False, path_type=Path)
+            ),
+            click.option("--seq", default="01", show_default=True, help="Sequence to train on."),
+            click.option(
+                "--frames",
+                help="Frames START:STOP to learn from (default: all); keep test frames out.",
+            ),
+            click.option(
+                "--masks",
+                type=click.Path(exists=True, file_okay=False, path_type=Path),
+                help="Cell masks to use where SEQ_GT/TRA holds only markers (e.g. from "
+                "`gnntrack segment`); each cell takes the id of the marker it overlaps.",
+            ),
+            click.option(
+                "--params",
+                required=True,
+                type=click.Path(file_okay=False, path_type=Path),
+                help="The dataset's model folder, e.g. parameters/Fluo-N2DH-SIM+.",
+            ),
+            click.option(
+                "--seed", default=0, show_default=True, help="Random seed (same seed, same model)."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command

@@ -1,0 +1,62 @@
+"""`gnntrack train-embedding`: metric learning of the cell appearance embedding."""
+
+from __future__ import annotations
+
+import click
+
+from inference.cli.options import overwrite_option
+from training.cli.tracking_options import data_options, frame_span
+from training.embedding.train import EmbeddingTrainConfig, train_embedding
+
+
+@click.command("train-embedding")
+@data_options
+@click.option(
+    "--extra",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Another CTC dataset with full TRA masks (e.g. from `gnntrack simulate`): its 01 "
+    "adds training data. Repeatable.",
+)
+@click.option("--iterations", default=2000, show_default=True, help="Training batches.")
+@click.option("--minutes", type=float, help="Stop after this many minutes (best kept).")
+@click.option("--dim", default=64, show_default=True, help="Embedding length.")
+@click.option("--crop-size", default=32, show_default=True, help="Crop side in pixels.")
+@click.option("--lr", default=1e-3, show_default=True)
+@overwrite_option
+def train_embedding_command(
+    dataset,
+    seq,
+    frames,
+    masks,
+    params,
+    seed,
+    extra,
+    iterations,
+    minutes,
+    dim,
+    crop_size,
+    lr,
+    overwrite,
+) -> None:
+    """Train the appearance embedding on the tracked cells of DATASET/SEQ.
+
+    Writes PARAMS/embedding. A fifth of the tracks is held out to pick the checkpoint that
+    best recognises a cell in the next frame. Retraining it means retraining the tracker.
+    """
+    cfg = EmbeddingTrainConfig(
+        dataset=str(dataset),
+        seq=seq,
+        frames=frame_span(frames),
+        masks=str(masks) if masks else None,
+        extra=tuple(str(e) for e in extra),
+        iterations=iterations,
+        minutes=minutes,
+        dim=dim,
+        crop_size=crop_size,
+        lr_trunk=lr,
+        lr_head=lr,
+        seed=seed,
+    )
+    train_embedding(cfg, params / "embedding", overwrite=overwrite)
+    click.echo(f"wrote {params / 'embedding'}")

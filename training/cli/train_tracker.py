@@ -1,0 +1,57 @@
+"""`gnntrack train-tracker`: the GNN edge classifier and the solver's costs."""
+
+from __future__ import annotations
+
+import click
+
+from inference.cli.options import overwrite_option
+from training.cli.tracking_options import data_options, frame_span
+from training.tracker.train import TrackerTrainConfig, train_tracker
+
+
+@click.command("train-tracker")
+@data_options
+@click.option("--epochs", default=40, show_default=True, help="Passes over the training graphs.")
+@click.option("--minutes", type=float, help="Stop after this many minutes (best kept).")
+@click.option("--blocks", default=6, show_default=True, help="Message-passing blocks.")
+@click.option("--window", default=8, show_default=True, help="Frames per graph.")
+@click.option(
+    "--extra",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Another CTC dataset with full TRA masks (e.g. from `gnntrack simulate`): its 01 "
+    "adds training data. Repeatable.",
+)
+@click.option("--z-scale", type=float, help="3D: voxel depth / voxel width (default 1).")
+@click.option(
+    "--no-embedding", is_flag=True, help="Hand-made features only (ignore PARAMS/embedding)."
+)
+@overwrite_option
+def train_tracker_command(
+    dataset, seq, frames, masks, params, seed, epochs, minutes, blocks, window, extra, z_scale,
+    no_embedding, overwrite,
+) -> None:  # fmt: skip
+    """Train the tracker on DATASET/SEQ with PARAMS/embedding; writes PARAMS/tracker.
+
+    The last fifth of the frames validates: it picks the checkpoint and the solver's
+    division and gap costs. Radii and feature scaling are learned from the data.
+    """
+    cfg = TrackerTrainConfig(
+        dataset=str(dataset),
+        seq=seq,
+        frames=frame_span(frames),
+        masks=str(masks) if masks else None,
+        extra=tuple(str(e) for e in extra),
+        use_embedding=not no_embedding,
+        window=window,
+        stride=max(1, window // 2),
+        blocks=blocks,
+        epochs=epochs,
+        minutes=minutes,
+        spacing=None,
+        seed=seed,
+    )
+    if z_scale is not None:
+        cfg.spacing = (z_scale, 1.0, 1.0)
+    train_tracker(cfg, params, overwrite=overwrite)
+    click.echo(f"wrote {params / 'tracker'}")

@@ -1,0 +1,128 @@
+"""Choosing the solver's costs on validation frames, by the lineage they produce.
+
+The GNN scores the validation frames once, window by window as in tracking; then every pair
+of (division cost, gap cost) on a small grid is solved and its links compared with the
+ground truth: link F1 (every predecessor, direct or across a gap) plus, where the validation
+frames hold divisions, division F1. Also reports the GNN's raw edge accuracy.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from inference.solve import SolverParams, solve_pair
+from inference.track import EdgeScores
+from inference.tracker import Tracker
+from training.tracked import Lineage
+from training.tracker.data import TrackedNodes, true_links, window_starts
+
+DIVISION_COSTS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+GAP_COSTS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+Link = tuple[int, int, int, int]  # source frame, source row, target frame, target row
+
+
+def score_frames(frames: list[TrackedNodes], tracker: Tracker) -> EdgeScores:
+    """Mean logits of every candidate edge, windows scheduled as `gnntrack track` does."""
+    scores = EdgeScores()
+    first = frames[0].nodes.frame if frames else 0
+    for start, stop in window_starts(len(frames), tracker.window, tracker.stride):
+        edges, logits = tracker.score([f.nodes for f in frames[start:stop]])
+        edges = edges.copy()
+        edges[:, 0] -= first
+        scores.add(edges, logits)
+    return scores
+
+
+def predicted_links(sizes: list[int], scores: EdgeScores, params: SolverParams) -> set[Link]:
+    """Links chosen by the solver over frames with `sizes` cells (frames counted from 0)."""
+    links: set[Link] = set()
+    has_next: dict[int, np.ndarray] = {}
+    for t in range(1, len(sizes)):
+        open_rows = np.flatnonzero(~has_next[t - 2]) if t >= 2 else np.zeros(0, np.int64)
+        solution = solve_pair(
+            sizes[t - 1],
+            sizes[t],
+            scores.links(t - 1, 1),
+            scores.links(t - 2, 2),
+            open_rows,
+            params,
+        )
+        has_next[t - 1] = solution.children(sizes[t - 1]) > 0
+        for j in np.flatnonzero(solution.source >= 0):
+            gap = 2 if solution.from_gap[j] else 1
+            links.add((t - gap, int(solution.source[j]), t, int(j)))
+    return links
+
+
+def ground_truth_links(frames: list[TrackedNodes], lineage: Lineage) -> set[Link]:
+    """Each cell's true predecessor in the previous frame, else across one missing frame."""
+    links: set[Link] = set()
+    for t in range(1, len(frames)):
+        i, j = true_links(frames[t - 1], frames[t], lineage)
+        links |= {(t - 1, int(a), t, int(b)) for a, b in zip(i, j, strict=True)}
+        if t >= 2:
+            found = set(j.tolist())
+            i2, j2 = true_links(frames[t - 2], frames[t], lineage)
+            links |= {
+                (t - 2, int(a), t, int(b)) for a, b in zip(i2, j2, strict=True) if b not in found
+            }
+    return links
+
+
+def _f1(predicted: set, truth: set) -> float:
+    if not predicted and not truth:
+        return 1.0
+    return 2 * len(predicted & truth) / (len(predicted) + len(truth))
+
+
+def _mothers(links: set[Link]) -> set[tuple[int, int]]:
+    counts: dict[tuple[int, int], int] = {}
+    for a, i, b, _ in links:
+        if b == a + 1:
+            counts[(a, i)] = counts.get((a, i), 0) + 1
+    return {k for k, v in counts.items() if v >= 2}
+
+
+def lineage_scores(predicted: set[Link], truth: set[Link]) -> dict[str, float | None]:
+    """Link F1 and division F1 (None without true divisions) of predicted links."""
+    true_mothers = _mothers(truth)
+    division = _f1(_mothers(predicted), true_mothers) if true_mothers else None
+    return {"link_f1": _f1(predicted, truth), "division_f1": division}
+
+
+def lineage_quality(
+    frames: list[TrackedNodes], lineage: Lineage, tracker: Tracker
+) -> dict[str, float | None]:
+    """Link and division F1 of `tracker` (its current solver costs) on `frames`."""
+    scores = score_frames(frames, tracker)
+    predicted = predicted_links([len(f.nodes) for f in frames], scores, tracker.solver)
+    return lineage_scores(predicted, ground_truth_links(frames, lineage))
+
+
+def tune_solver(
+    frames: list[TrackedNodes], lineage: Lineage, tracker: Tracker
+) -> tuple[SolverParams, dict[str, float | None]]:
+    """The grid point with the best link F1 + division F1 on `frames`, and its scores.
+
+    Among equally good points the one nearest the default costs wins, so that frames without
+    a division or a gap do not push those costs to an extreme.
+    """
+    scores = score_frames(frames, tracker)
+    sizes = [len(f.nodes) for f in frames]
+    truth = ground_truth_links(frames, lineage)
+    default = SolverParams()
+    candidates = []
+    for division_cost, gap_cost in itertools.product(DIVISION_COSTS, GAP_COSTS):
+        params = SolverParams(division_cost, gap_cost)
+        result = lineage_scores(predicted_links(sizes, scores, params), truth)
+        total = result["link_f1"] + (result["division_f1"] or 0.0)
+        # ties (e.g. no division among the validation frames) go to the default costs
+        offset = abs(np.log(division_cost / default.division_cost)) + abs(
+            np.log(gap_cost / default.gap_cost)
+        )
+        candidates.append((-total, offset, params, result))
+    _, _, params, result = min(candidates, key=lambda c: (c[0], c[1]))
+    return params, result
