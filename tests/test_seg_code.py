@@ -173,3 +173,15 @@ def test_wrong_kind_and_missing_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CTCError, match="config.json is missing"):
         Segmenter.from_folder(tmp_path / "empty")
+
+
+def test_match_counts_counts_a_merge_once():
+    from training.segmentation.metrics import match_counts
+
+    gt = np.zeros((20, 40), np.int32)
+    gt[5:15, 2:12], gt[5:15, 14:24], gt[5:15, 28:38] = 1, 2, 3
+    pred = np.zeros_like(gt)
+    pred[5:15, 2:24] = 1  # one object over GT 1 and 2: both matched, one prediction
+    iou, n_gt, matched_gt, n_pred, matched_pred = match_counts(gt, pred)
+    assert (n_gt, matched_gt, n_pred, matched_pred) == (3, 2, 1, 1)
+    assert iou == pytest.approx(2 * 100 / 220)

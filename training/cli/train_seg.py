@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -22,6 +23,11 @@ def _frame_range(text: str | None) -> range | None:
     return range(start or 0, stop if stop is not None else 10**9)
 
 
+def _sequence_of(path: Path) -> tuple[Path, str]:
+    """(dataset folder, sequence name) of a sequence folder, or of a dataset's sequence 01."""
+    return (path, "01") if (path / "01").is_dir() else (path.parent, path.name)
+
+
 def _ints(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
@@ -40,11 +46,17 @@ def _ints(text: str) -> tuple[int, ...]:
     "--extra",
     multiple=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Another CTC dataset (e.g. from `gnntrack simulate`): its 01 adds training data.",
+    help="More training data: a sequence folder (e.g. ../Fluo-N2DH-SIM+/02) or a dataset "
+    "folder, whose sequence 01 is used (e.g. the output of `gnntrack simulate`). Repeatable.",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--iterations", default=2000, show_default=True)
-@click.option("--minutes", type=float, help="Stop after this many minutes (keeps the best so far).")
+@click.option(
+    "--minutes",
+    type=float,
+    help="Time limit; the learning-rate schedule then follows the clock (runs that stop on "
+    "time are not bit-reproducible).",
+)
 @click.option("--batch-size", default=8, show_default=True)
 @click.option(
     "--patch", default="256,256", show_default=True, help="Patch size, e.g. 16,128,128 in 3D."
@@ -53,6 +65,7 @@ def _ints(text: str) -> tuple[int, ...]:
 @click.option("--base-channels", default=16, show_default=True)
 @click.option("--depth", default=3, show_default=True)
 @click.option("--lr", default=1e-3, show_default=True)
+@click.option("--val-every", default=100, show_default=True, help="Steps between validations.")
 @click.option(
     "--scale",
     default=1.0,
@@ -76,6 +89,7 @@ def train_seg(
     base_channels,
     depth,
     lr,
+    val_every,
     scale,
     seed,
     overwrite,
@@ -104,6 +118,7 @@ def train_seg(
         lr=lr,
         seed=seed,
         scale=scale,
+        val_every=val_every,
         tile=(512,) * 2 if ndim == 2 else (64, 256, 256),
         margin=(32,) * 2 if ndim == 2 else (8, 32, 32),
     )
@@ -121,9 +136,10 @@ def train_seg(
             f"need annotated frames for training and validation, got {len(train)} and {len(val)}",
             dataset,
         )
-    for other in extra:
+    extra_sequences = [_sequence_of(Path(p)) for p in extra]
+    for other, other_seq in extra_sequences:
         train += load_samples(
-            other, "01", context_frames=context_frames, normalization=cfg.normalization
+            other, other_seq, context_frames=context_frames, normalization=cfg.normalization
         )
     if train[0].labels.ndim != ndim:
         raise CTCError(f"--patch is {ndim}D but the data is {train[0].labels.ndim}D", dataset)
@@ -133,7 +149,7 @@ def train_seg(
         "sequence": seq,
         "train_frames": train_frames,
         "val_frames": val_frames,
-        "extra": [Path(e).name for e in extra],
+        "extra": [f"{d.name}/{q}" for d, q in extra_sequences],
     }
     config = train_segmentation(
         train,
@@ -146,3 +162,29 @@ def train_seg(
     )
     v = config["training"]["validation"]
     click.echo(f"wrote {out}: validation SEG {v['SEG']:.3f}, detection F1 {v['detection_f1']:.3f}")
+
+
+@click.command("tune-seg")
+@click.argument("model", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--seq", default="01", show_default=True)
+@click.option("--frames", "frames", required=True, help="Annotated frames START:STOP to tune on.")
+def tune_seg(model: Path, dataset: Path, seq: str, frames: str) -> None:
+    """Re-choose MODEL's post-processing thresholds on annotated frames of DATASET/SEQ.
+
+    Rewrites MODEL/config.json (the weights stay); use frames the model did not train on.
+    """
+    from training.segmentation.tune import tune_model_thresholds
+
+    config = json.loads((model / "config.json").read_text())
+    samples = load_samples(
+        dataset,
+        seq,
+        frames=_frame_range(frames),
+        context_frames=int(config["context_frames"]),
+        normalization=config.get("normalization"),
+    )
+    scores = tune_model_thresholds(model, samples)
+    click.echo(
+        f"tuned on {len(samples)} frames: SEG {scores['SEG']:.3f}, F1 {scores['detection_f1']:.3f}"
+    )

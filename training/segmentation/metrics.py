@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def match_counts(gt: np.ndarray, pred: np.ndarray) -> tuple[float, int, int, int]:
-    """(sum of IoU over GT objects, GT objects, matched GT objects, predicted objects).
+def match_counts(gt: np.ndarray, pred: np.ndarray) -> tuple[float, int, int, int, int]:
+    """(IoU sum over GT objects, GT objects, matched GT objects, predicted objects, predicted
+    objects that match a GT object).
 
     A GT object is matched by the predicted object covering more than half of it, as in
     the CTC's SEG and DET measures; SEG = IoU sum / GT objects.
@@ -20,11 +21,12 @@ def match_counts(gt: np.ndarray, pred: np.ndarray) -> tuple[float, int, int, int
     present_gt = np.flatnonzero(gt_area[1:]) + 1
     present_pred = int(np.count_nonzero(pred_area[1:]))
     if n_pred == 1 or present_gt.size == 0:  # nothing predicted, or nothing to find
-        return 0.0, int(present_gt.size), 0, present_pred
+        return 0.0, int(present_gt.size), 0, present_pred, 0
     overlap = pairs[present_gt, 1:]
     best = overlap.argmax(axis=1) + 1
     inter = pairs[present_gt, best]
     matched = inter * 2 > gt_area[present_gt]
     union = gt_area[present_gt] + pred_area[best] - inter
     iou = np.where(matched, inter / np.maximum(union, 1), 0.0)
-    return float(iou.sum()), int(present_gt.size), int(matched.sum()), present_pred
+    matched_pred = int(np.unique(best[matched]).size)  # one may cover two merged GT cells
+    return float(iou.sum()), int(present_gt.size), int(matched.sum()), present_pred, matched_pred

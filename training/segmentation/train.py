@@ -7,6 +7,7 @@ trains on; the model folder records the data, settings and validation scores.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -54,6 +55,22 @@ class SegTrainConfig:
     scale: float = 1.0  # YX resolution the network works at, relative to the frames
 
 
+def _progress(step: int, cfg: SegTrainConfig, seconds: float) -> float:
+    """Fraction of the run done: by steps, or by time when a time limit comes first."""
+    progress = step / cfg.iterations
+    if cfg.minutes:
+        progress = max(progress, seconds / (60 * cfg.minutes))
+    return min(progress, 1.0)
+
+
+def _learning_rate(progress: float, peak: float) -> float:
+    """Short linear warm-up, then cosine decay to 1% of the peak: the schedule follows
+    `progress`, so a run cut short by its time limit still ends annealed."""
+    if progress < 0.05:
+        return peak * max(progress, 0.005) / 0.05
+    return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (progress - 0.05) / 0.95)))
+
+
 def _seed_everything(seed: int) -> np.random.Generator:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -82,14 +99,14 @@ def _loss(logits, classes, centres, valid, class_weights) -> torch.Tensor:
 
 
 def _score(probs: list[np.ndarray], samples: list[SegSample], params: PostprocessParams) -> dict:
-    iou = n_gt = matched = n_pred = 0
+    totals = np.zeros(5)
     for p, s in zip(probs, samples, strict=True):
         labels = labels_from_probabilities(p[1], p[2], p[3], params)
         labels[~s.valid] = 0
-        a, b, c, d = match_counts(s.labels, labels)
-        iou, n_gt, matched, n_pred = iou + a, n_gt + b, matched + c, n_pred + d
+        totals += match_counts(s.labels, labels)
+    iou, n_gt, matched_gt, n_pred, matched_pred = totals
     seg = iou / max(n_gt, 1)
-    precision, recall = matched / max(n_pred, 1), matched / max(n_gt, 1)
+    precision, recall = matched_pred / max(n_pred, 1), matched_gt / max(n_gt, 1)
     f1 = 2 * precision * recall / max(precision + recall, 1e-9)
     return {"SEG": seg, "detection_f1": f1, "precision": precision, "recall": recall}
 
@@ -144,7 +161,6 @@ def train_segmentation(
     if cfg.ndim == 2:
         model = model.to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, cfg.lr, total_steps=cfg.iterations)
     class_weights = torch.tensor([1.0, 1.0, cfg.edge_weight], device=device)
     aug = AugmentConfig(patch=tuple(cfg.patch), zoom=(0.7 * cfg.scale, 1.4 * cfg.scale))
     val_inputs = [resample(s.image, scaled_shape(s.labels.shape, cfg.scale)) for s in val]
@@ -153,6 +169,9 @@ def train_segmentation(
     start = time.monotonic()
     done = 0
     for step in range(1, cfg.iterations + 1):
+        progress = _progress(step, cfg, time.monotonic() - start)
+        for group in optimiser.param_groups:
+            group["lr"] = _learning_rate(progress, cfg.lr)
         model.train()
         x, classes, centres, valid = _batch(train, cfg, aug, rng, device)
         if cfg.ndim == 2:  # NHWC convolutions are much faster on CPUs (oneDNN)
@@ -161,9 +180,10 @@ def train_segmentation(
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        schedule.step()
         done = step
-        out_of_time = cfg.minutes is not None and time.monotonic() - start > 60 * cfg.minutes
+        out_of_time = _progress(step, cfg, time.monotonic() - start) >= 1.0 and (
+            step < cfg.iterations
+        )
         if step % cfg.val_every == 0 or step == cfg.iterations or out_of_time:
             model.eval()
             probs = [

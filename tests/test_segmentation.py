@@ -1,0 +1,154 @@
+"""Segmentation end to end: train a small model with the real command, segment, score.
+
+The stages chain as a user runs them: `gnntrack simulate` data -> `gnntrack train-seg` ->
+`gnntrack segment` -> CTC SEG/DET from py-ctcmetrics (via `inference.evaluate`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from click.testing import CliRunner
+
+from inference.cli import main
+from inference.evaluate import evaluate
+from inference.io import Track, open_masks, write_tracks
+from inference.segment import Segmenter
+from training.simulator import get_preset, simulate
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    preset = get_preset("Fluo-N2DH-SIM+").with_options(
+        frames=12, size=(160, 160), cells=6, seg_fraction=1.0
+    )
+    out = tmp_path_factory.mktemp("seg") / "Sim"
+    simulate(out, preset, seed=3)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory) -> Path:
+    model = tmp_path_factory.mktemp("models") / "seg"
+    args = ["train-seg", str(dataset), "--train-frames", "0:9", "--val-frames", "9:12",
+            "--out", str(model), "--iterations", "250", "--batch-size", "4",
+            "--patch", "96,96", "--depth", "2", "--seed", "1"]  # fmt: skip
+    run = CliRunner().invoke(main, args)
+    assert run.exit_code == 0, run.output
+    return model
+
+
+def _as_result(masks_dir: Path, n: int) -> Path:
+    """Masks as a CTC result in which each object of each frame is its own track."""
+    tracks, offset = [], 0
+    for t in range(n):
+        path = masks_dir / f"mask{t:03d}.tif"
+        labels = tifffile.imread(path).astype(np.int64)
+        labels[labels > 0] += offset
+        ids = np.unique(labels[labels > 0])
+        tracks += [Track(int(i), t, t, 0) for i in ids]
+        offset = int(labels.max(initial=offset))
+        tifffile.imwrite(path, labels.astype(np.uint16), compression="lzw")
+    write_tracks(masks_dir / "res_track.txt", tracks)
+    return masks_dir
+
+
+@pytest.mark.slow
+def test_trained_model_segments_unseen_frames(dataset, trained, tmp_path):
+    config = json.loads((trained / "config.json").read_text())
+    assert config["training"]["validation"]["SEG"] > 0.6
+    assert config["training"]["data"]["val_frames"] == "9:12"
+    out = tmp_path / "masks"
+    run = CliRunner().invoke(
+        main, ["segment", str(dataset / "01"), str(out), "--model", str(trained)]
+    )
+    assert run.exit_code == 0, run.output
+    masks = open_masks(out)
+    assert len(masks) == 12 and masks.dtype == np.uint16
+    scores = evaluate(_as_result(out, 12), dataset / "01_GT", metrics=["SEG", "DET"])
+    print(config["training"]["validation"], scores)
+    assert scores["SEG"] > 0.6 and scores["DET"] > 0.8, scores
+
+
+@pytest.mark.slow
+def test_training_is_deterministic(dataset, tmp_path):
+    digests = []
+    for name in ("a", "b"):
+        args = ["train-seg", str(dataset), "--train-frames", "0:9", "--val-frames", "9:12",
+                "--out", str(tmp_path / name), "--iterations", "4", "--batch-size", "2",
+                "--patch", "64,64", "--depth", "2", "--seed", "7"]  # fmt: skip
+        assert CliRunner().invoke(main, args).exit_code == 0
+        digests.append(json.loads((tmp_path / name / "config.json").read_text())["weights"])
+    assert digests[0]["sha256"] == digests[1]["sha256"]
+
+
+def test_empty_frames_give_empty_masks(trained, tmp_path):
+    seq = tmp_path / "01"
+    seq.mkdir()
+    for t in range(2):
+        tifffile.imwrite(seq / f"t{t:03d}.tif", np.full((70, 90), 100, np.uint16))
+    run = CliRunner().invoke(
+        main, ["segment", str(seq), str(tmp_path / "m"), "--model", str(trained)]
+    )
+    assert run.exit_code == 0, run.output
+    masks = open_masks(tmp_path / "m")
+    assert masks.shape == (70, 90) and all(m.max() == 0 for m in masks)
+
+
+def test_model_of_other_dimensionality_is_refused(trained, tmp_path):
+    seq = tmp_path / "01"
+    seq.mkdir()
+    tifffile.imwrite(seq / "t000.tif", np.zeros((4, 32, 32), np.uint16), photometric="minisblack")
+    run = CliRunner().invoke(
+        main, ["segment", str(seq), str(tmp_path / "m"), "--model", str(trained)]
+    )
+    assert run.exit_code == 2
+    assert "model is 2D but the frames are 3D" in run.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_frame_of_other_shape_mid_sequence(trained, dataset, tmp_path):
+    seq = tmp_path / "01"
+    shutil.copytree(dataset / "01", seq)
+    tifffile.imwrite(seq / "t005.tif", np.zeros((100, 100), np.uint16))
+    run = CliRunner().invoke(
+        main, ["segment", str(seq), str(tmp_path / "m"), "--model", str(trained)]
+    )
+    assert run.exit_code == 2
+    assert "t005.tif" in run.output and "shape" in run.output
+
+
+def test_existing_output_and_bad_threshold(trained, dataset, tmp_path):
+    (tmp_path / "m").mkdir()
+    args = ["segment", str(dataset / "01"), str(tmp_path / "m"), "--model", str(trained)]
+    run = CliRunner().invoke(main, args)
+    assert run.exit_code == 2 and "--overwrite" in run.output
+    run = CliRunner().invoke(main, [*args, "--overwrite", "--min-cell-size", "lots"])
+    assert run.exit_code == 2 and "min-cell-size" in run.output
+
+
+def test_missing_model_folder(dataset, tmp_path):
+    run = CliRunner().invoke(
+        main, ["segment", str(dataset / "01"), str(tmp_path / "m"), "--model", str(tmp_path)]
+    )
+    assert run.exit_code == 2 and "config.json is missing" in run.output
+
+
+@pytest.mark.slow
+def test_tune_seg_rewrites_thresholds_only(dataset, trained, tmp_path):
+    model = tmp_path / "seg"
+    shutil.copytree(trained, model)
+    before = json.loads((model / "config.json").read_text())
+    args = ["tune-seg", str(model), str(dataset), "--frames", "9:12"]
+    run = CliRunner().invoke(main, args)
+    assert run.exit_code == 0, run.output
+    after = json.loads((model / "config.json").read_text())
+    assert after["training"]["tuned_on"]["frames"] == [9, 10, 11]
+    assert after["weights"] == before["weights"]
+    assert after["training"]["tuned_on"]["scores"]["SEG"] > 0.6
+    Segmenter.from_folder(model)  # still a consistent model folder

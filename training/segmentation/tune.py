@@ -1,0 +1,42 @@
+"""Re-choose a trained segmenter's post-processing thresholds on annotated frames.
+
+Thresholds depend on the data more than the weights do: a model can be fitted to a new
+sequence's look by tuning them on a few annotated frames, without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from inference.model_folder import CONFIG_NAME
+from inference.segment import Segmenter
+from seg_code.predict import predict_probabilities
+from seg_code.resize import resample, scaled_shape
+from training.segmentation.data import SegSample
+from training.segmentation.train import tune_postprocess
+
+
+def tune_model_thresholds(model_dir: str | Path, samples: list[SegSample]) -> dict[str, Any]:
+    """Tune the thresholds of `model_dir` on `samples`, rewrite its config, return the scores."""
+    model_dir = Path(model_dir)
+    segmenter = Segmenter.from_folder(model_dir)
+    probs = []
+    for s in samples:
+        x = resample(s.image, scaled_shape(s.labels.shape, segmenter.scale))
+        p = predict_probabilities(segmenter.model, x, segmenter.tile, segmenter.margin)
+        probs.append(resample(p, s.labels.shape))
+    tuned, scores = tune_postprocess(probs, samples, segmenter.postprocess)
+    path = model_dir / CONFIG_NAME
+    config = json.loads(path.read_text())
+    config["postprocess"] = tuned.to_dict()
+    config.setdefault("training", {})["tuned_on"] = {
+        "frames": [s.index for s in samples],
+        "scores": scores,
+    }
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(tmp, path)
+    return scores
