@@ -39,6 +39,7 @@ class Segmenter:
     margin: tuple[int, ...]
     batch_size: int = 1
     scale: float = 1.0
+    precision: str = "float32"
 
     @classmethod
     def from_folder(cls, folder: str | Path, overrides: dict[str, Any] | None = None) -> Segmenter:
@@ -58,6 +59,7 @@ class Segmenter:
                 margin=tuple(inference.get("margin", (32,) * arch["ndim"])),
                 batch_size=int(inference.get("batch_size", 1)),
                 scale=float(inference.get("scale", 1.0)),
+                precision=str(inference.get("precision", "float32")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CTCError(f"invalid segmentation config ({exc})", folder) from exc
@@ -83,7 +85,9 @@ class Segmenter:
         """P(background), P(cell), P(edge), P(centre) of the last of `context` (from
         `normalize`), on the frame grid `shape`."""
         x = np.stack(context)
-        p = predict_probabilities(self.model, x, self.tile, self.margin, self.batch_size)
+        p = predict_probabilities(
+            self.model, x, self.tile, self.margin, self.batch_size, self.precision
+        )
         return resample(p, shape)
 
     def labels(self, context: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:

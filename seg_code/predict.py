@@ -58,11 +58,17 @@ def predict_probabilities(
     tile: tuple[int, ...],
     margin: tuple[int, ...],
     batch_size: int = 1,
+    precision: str = "float32",
 ) -> np.ndarray:
     """Probabilities (4, *spatial) for a normalised image (channels, *spatial).
 
+    `precision` "bfloat16" runs the convolutions in bfloat16 (autocast): about twice as fast
+    on CPUs with native bfloat16, probabilities within ~1e-2.
+
     Channels out: P(background), P(cell), P(edge) (softmax) and P(centre) (sigmoid).
     """
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"precision must be float32 or bfloat16, got {precision!r}")
     if image.ndim != model.ndim + 1:
         raise ValueError(f"expected (channels, *{model.ndim}D) input, got shape {image.shape}")
     spatial = image.shape[1:]
@@ -88,7 +94,8 @@ def predict_probabilities(
             x = torch.from_numpy(np.ascontiguousarray(x)).to(device)
             if model.ndim == 2:  # NHWC convolutions are ~3x faster on CPUs (oneDNN)
                 x = x.contiguous(memory_format=torch.channels_last)
-            logits = model(x)
+            with torch.autocast(device.type, torch.bfloat16, enabled=precision == "bfloat16"):
+                logits = model(x).float()
             probs = torch.cat(
                 [torch.softmax(logits[:, :3], dim=1), torch.sigmoid(logits[:, 3:])], dim=1
             )

@@ -185,3 +185,14 @@ def test_match_counts_counts_a_merge_once():
     iou, n_gt, matched_gt, n_pred, matched_pred = match_counts(gt, pred)
     assert (n_gt, matched_gt, n_pred, matched_pred) == (3, 2, 1, 1)
     assert iou == pytest.approx(2 * 100 / 220)
+
+
+def test_bfloat16_prediction_is_close_to_float32():
+    torch.manual_seed(0)
+    model = UNet(2, 1, 16, 2).eval()
+    image = np.random.default_rng(2).random((1, 64, 64), dtype=np.float32)
+    full = predict_probabilities(model, image, (64, 64), (0, 0))
+    fast = predict_probabilities(model, image, (64, 64), (0, 0), precision="bfloat16")
+    np.testing.assert_allclose(fast, full, atol=3e-2)
+    with pytest.raises(ValueError, match="precision"):
+        predict_probabilities(model, image, (64, 64), (0, 0), precision="half")

@@ -36,15 +36,30 @@ def _threshold_options(command):
     type=existing_dir,
     help="Segmentation model folder, e.g. parameters/Fluo-N2DH-SIM+/seg.",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(["float32", "bfloat16"]),
+    help="Arithmetic of the network (default: the model's); bfloat16 is ~2x faster on CPUs "
+    "that support it natively.",
+)
 @_threshold_options
 @overwrite_option
-def segment(seq_dir: str, out_dir: str, model_dir: str, overwrite: bool, **thresholds) -> None:
+def segment(
+    seq_dir: str,
+    out_dir: str,
+    model_dir: str,
+    precision: str | None,
+    overwrite: bool,
+    **thresholds,
+) -> None:
     """Segment every frame of SEQ_DIR (t000.tif ...) into OUT_DIR/mask000.tif ...
 
     Masks are uint16 label images of the input's shape, 0 = background.
     """
     overrides = {k: v for k, v in thresholds.items() if v is not None}
     segmenter = Segmenter.from_folder(model_dir, overrides)
+    if precision is not None:
+        segmenter.precision = precision
     images = open_images(seq_dir)
     out = segment_sequence(images, segmenter, out_dir, overwrite=overwrite)
     click.echo(f"wrote {len(images)} masks to {out}")
