@@ -24,6 +24,7 @@ from scipy import ndimage
 from inference.errors import CTCError
 from inference.io import Track, list_frames, open_images, read_tiff
 from inference.io.result import RES_TRACK_FILE
+from inference.io.tracks import BAD_LINE, parse_track_lines
 
 #: rule -> what it demands. Every Violation names one of these.
 RULES = {
@@ -177,24 +178,13 @@ def _read_track_file(path: Path, report: _Report) -> list[tuple[int, Track]] | N
         report.add("track-file", None, None, f"{path.name} is unreadable ({exc})")
         return None
     tracks = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        try:
-            values = [int(field) for field in fields]
-        except ValueError:
-            values = []
-        if len(values) != 4 or values[0] <= 0 or min(values[1:]) < 0:
+    for number, line, track in parse_track_lines(text):
+        if track is None:
             report.add(
-                "track-line",
-                None,
-                None,
-                f"{path.name} line {number}: expected 'L B E P' with L > 0 and B, E, P >= 0, "
-                f"got {line.strip()!r}",
+                "track-line", None, None, f"{path.name} line {number}: {BAD_LINE}, got {line!r}"
             )
             continue
-        tracks.append((number, Track(*values)))
+        tracks.append((number, track))
     return tracks
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from inference.errors import CTCError
+
+BAD_LINE = "expected 'L B E P': four integers, L > 0 and B, E, P >= 0"
 
 
 @dataclass(frozen=True, order=True)
@@ -20,30 +22,28 @@ class Track:
     parent: int = 0
 
 
-def parse_tracks(text: str, source: str | Path = "<track file>") -> list[Track]:
-    """Parse `L B E P` lines; a malformed line raises CTCError naming the file and line."""
-    tracks = []
+def parse_track_lines(text: str) -> Iterator[tuple[int, str, Track | None]]:
+    """(line number, line, Track) per non-blank line; Track is None where the line is not
+    four integers 'L B E P' with L > 0 and B, E, P >= 0."""
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
-        if len(fields) != 4:
-            raise CTCError(
-                f"line {number}: expected 4 integers 'L B E P', got {line.strip()!r}", source
-            )
         try:
-            label, begin, end, parent = (int(field) for field in fields)
+            values = [int(field) for field in fields]
         except ValueError:
-            raise CTCError(
-                f"line {number}: expected 4 integers 'L B E P', got {line.strip()!r}", source
-            ) from None
-        if label <= 0 or begin < 0 or end < 0 or parent < 0:
-            raise CTCError(
-                f"line {number}: labels must be positive and frames non-negative, "
-                f"got {line.strip()!r}",
-                source,
-            )
-        tracks.append(Track(label, begin, end, parent))
+            values = []
+        good = len(values) == 4 and values[0] > 0 and min(values[1:]) >= 0
+        yield number, line.strip(), Track(*values) if good else None
+
+
+def parse_tracks(text: str, source: str | Path = "<track file>") -> list[Track]:
+    """Parse `L B E P` lines; a malformed line raises CTCError naming the file and line."""
+    tracks = []
+    for number, line, track in parse_track_lines(text):
+        if track is None:
+            raise CTCError(f"line {number}: {BAD_LINE}, got {line!r}", source)
+        tracks.append(track)
     return tracks
 
 
