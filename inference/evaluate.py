@@ -113,6 +113,12 @@ def evaluate(
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         raise CTCError(f"invalid result, {len(errors)} violations: {shown}{more}", res_dir)
 
+    if not read_tracks(res_dir / RES_TRACK_FILE):
+        raise CTCError(
+            "the result holds no cell in any frame; py-ctcmetrics cannot score that "
+            "(by the CTC definitions every measure is 0)",
+            res_dir,
+        )
     computed = [m for m in wanted if has_seg or m not in _NEEDS_SEG]
     internal = _with_dependencies(computed)
     comp_tracks = _track_array(res_dir / RES_TRACK_FILE)

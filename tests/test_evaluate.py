@@ -257,3 +257,10 @@ def test_cli_table_and_errors(tmp_path: Path) -> None:
     assert run.exit_code == 2 and "unknown measure" in run.output
     run = CliRunner().invoke(main, ["evaluate", str(tmp_path / "x"), str(gt)])
     assert run.exit_code == 2
+
+
+def test_empty_result_is_a_clear_error(tmp_path: Path) -> None:
+    gt = _gt(tmp_path / "01_GT", HAND_GT)
+    res = write_result(tmp_path / "01_RES", [np.zeros(SHAPE, np.uint16)] * 6, [], n_frames=6)
+    with pytest.raises(CTCError, match="no cell in any frame"):
+        evaluate(res, gt)
