@@ -4,84 +4,9 @@
 #
 # Run from the bundle's folder with the dataset beside it, no arguments:
 #   ./scripts/Fluo-C2DL-MSC-01.sh    reads ../Fluo-C2DL-MSC/01/t*.tif, writes ../Fluo-C2DL-MSC/01_RES/
-# Nothing but 01_RES is written, and it appears only once complete (replacing an earlier
-# one then); scratch files go to a temporary folder that is removed on exit, also when the
-# run fails or is interrupted. GNNTRACK_DATA=DIR reads DIR/Fluo-C2DL-MSC instead of ../Fluo-C2DL-MSC.
+# Nothing but 01_RES is written, and only once complete; scripts/ctc_run.sh does the
+# work. GNNTRACK_DATA=DIR reads DIR/Fluo-C2DL-MSC instead of ../Fluo-C2DL-MSC.
 # Exit status: 0 done, 2 input missing, 3 no trained model for Fluo-C2DL-MSC, 127 no gnntrack,
 # otherwise gnntrack's.
-set -euo pipefail
-
-dataset='Fluo-C2DL-MSC'
-seq='01'
-model='Fluo-C2DL-MSC'
-me="$(basename "$0")"
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-data="${GNNTRACK_DATA:-$(cd "$root/.." && pwd)}"
-input="$data/$dataset/$seq"
-res="$data/$dataset/${seq}_RES"
-params="$root/parameters/$model"
-
-if ! compgen -G "$input/t*.tif" >/dev/null; then
-    echo "$me: input missing: no frames $input/t000.tif ..." >&2
-    echo "$me: place the dataset beside the bundle (../$dataset/$seq) or set GNNTRACK_DATA" >&2
-    exit 2
-fi
-
-if [[ -x "$root/.venv/bin/gnntrack" ]]; then
-    gnntrack="$root/.venv/bin/gnntrack"  # the README's set-up (./scripts/setup.sh)
-elif command -v gnntrack >/dev/null; then
-    gnntrack="$(command -v gnntrack)"  # an installed bundle (the containers)
-else
-    echo "$me: gnntrack not found: run ./scripts/setup.sh first, or use the container" >&2
-    exit 127
-fi
-
-missing=()
-for part in seg embedding tracker; do
-    [[ -f "$params/$part/config.json" ]] || missing+=("$part/")
-done
-if ((${#missing[@]})); then
-    echo "$me: no trained model for $dataset: parameters/$model lacks ${missing[*]}" >&2
-    cat >&2 <<'EOF'
-This bundle does not use another dataset's model in its place. Train this
-dataset's own (README: Segmentation, Tracking) from the bundle's folder, with the
-CTC training data of Fluo-C2DL-MSC at ../Fluo-C2DL-MSC (01 and 01_GT):
-  gnntrack train-seg ../Fluo-C2DL-MSC --val-frames START:STOP --out parameters/Fluo-C2DL-MSC/seg
-  gnntrack segment ../Fluo-C2DL-MSC/01 runs/Fluo-C2DL-MSC-01-masks --model parameters/Fluo-C2DL-MSC/seg
-  gnntrack train-embedding ../Fluo-C2DL-MSC --masks runs/Fluo-C2DL-MSC-01-masks --params parameters/Fluo-C2DL-MSC
-  gnntrack train-tracker ../Fluo-C2DL-MSC --masks runs/Fluo-C2DL-MSC-01-masks --params parameters/Fluo-C2DL-MSC
-EOF
-    exit 3
-fi
-
-scratch="$(mktemp -d "${TMPDIR:-/tmp}/gnntrack-$seq.XXXXXX")"
-child=""
-# shellcheck disable=SC2329  # called by the EXIT trap
-cleanup() {
-    local status=$?
-    if [[ -n "$child" ]]; then
-        kill -TERM "$child" 2>/dev/null || true
-        wait "$child" 2>/dev/null || true
-    fi
-    rm -rf "$scratch"
-    # gnntrack writes into a hidden sibling (.${seq}_RES.tmp-*) and renames it into place
-    # when complete; a run killed outright leaves it behind. A run killed between its two
-    # renames left the earlier result in .${seq}_RES.old-*: put that back.
-    rm -rf "$data/$dataset/.${seq}_RES.tmp-"*
-    for old in "$data/$dataset/.${seq}_RES.old-"*; do
-        if [[ -d "$old" && ! -e "$res" ]]; then mv "$old" "$res"; else rm -rf "$old"; fi
-    done
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-echo "$me: $input -> $res" >&2
-TMPDIR="$scratch" "$gnntrack" run "$data/$dataset" "$seq" --params "$params" \
-    --out "$res" --overwrite &
-child=$!
-status=0
-wait "$child" || status=$?
-child=""
-exit "$status"
+exec "$(dirname "${BASH_SOURCE[0]}")/ctc_run.sh" \
+    'Fluo-C2DL-MSC' '01' 'Fluo-C2DL-MSC' 2 "$(basename "$0")"

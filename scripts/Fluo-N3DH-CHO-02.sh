@@ -4,84 +4,9 @@
 #
 # Run from the bundle's folder with the dataset beside it, no arguments:
 #   ./scripts/Fluo-N3DH-CHO-02.sh    reads ../Fluo-N3DH-CHO/02/t*.tif, writes ../Fluo-N3DH-CHO/02_RES/
-# Nothing but 02_RES is written, and it appears only once complete (replacing an earlier
-# one then); scratch files go to a temporary folder that is removed on exit, also when the
-# run fails or is interrupted. GNNTRACK_DATA=DIR reads DIR/Fluo-N3DH-CHO instead of ../Fluo-N3DH-CHO.
+# Nothing but 02_RES is written, and only once complete; scripts/ctc_run.sh does the
+# work. GNNTRACK_DATA=DIR reads DIR/Fluo-N3DH-CHO instead of ../Fluo-N3DH-CHO.
 # Exit status: 0 done, 2 input missing, 3 no trained model for Fluo-N3DH-CHO, 127 no gnntrack,
 # otherwise gnntrack's.
-set -euo pipefail
-
-dataset='Fluo-N3DH-CHO'
-seq='02'
-model='Fluo-N3DH-CHO'
-me="$(basename "$0")"
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-data="${GNNTRACK_DATA:-$(cd "$root/.." && pwd)}"
-input="$data/$dataset/$seq"
-res="$data/$dataset/${seq}_RES"
-params="$root/parameters/$model"
-
-if ! compgen -G "$input/t*.tif" >/dev/null; then
-    echo "$me: input missing: no frames $input/t000.tif ..." >&2
-    echo "$me: place the dataset beside the bundle (../$dataset/$seq) or set GNNTRACK_DATA" >&2
-    exit 2
-fi
-
-if [[ -x "$root/.venv/bin/gnntrack" ]]; then
-    gnntrack="$root/.venv/bin/gnntrack"  # the README's set-up (./scripts/setup.sh)
-elif command -v gnntrack >/dev/null; then
-    gnntrack="$(command -v gnntrack)"  # an installed bundle (the containers)
-else
-    echo "$me: gnntrack not found: run ./scripts/setup.sh first, or use the container" >&2
-    exit 127
-fi
-
-missing=()
-for part in seg embedding tracker; do
-    [[ -f "$params/$part/config.json" ]] || missing+=("$part/")
-done
-if ((${#missing[@]})); then
-    echo "$me: no trained model for $dataset: parameters/$model lacks ${missing[*]}" >&2
-    cat >&2 <<'EOF'
-This bundle does not use another dataset's model in its place. Train this
-dataset's own (README: Segmentation, Tracking) from the bundle's folder, with the
-CTC training data of Fluo-N3DH-CHO at ../Fluo-N3DH-CHO (01 and 01_GT):
-  gnntrack train-seg ../Fluo-N3DH-CHO --val-frames START:STOP --patch 16,128,128 --out parameters/Fluo-N3DH-CHO/seg
-  gnntrack segment ../Fluo-N3DH-CHO/01 runs/Fluo-N3DH-CHO-01-masks --model parameters/Fluo-N3DH-CHO/seg
-  gnntrack train-embedding ../Fluo-N3DH-CHO --masks runs/Fluo-N3DH-CHO-01-masks --params parameters/Fluo-N3DH-CHO
-  gnntrack train-tracker ../Fluo-N3DH-CHO --masks runs/Fluo-N3DH-CHO-01-masks --params parameters/Fluo-N3DH-CHO --z-scale VOXEL_DEPTH/WIDTH
-EOF
-    exit 3
-fi
-
-scratch="$(mktemp -d "${TMPDIR:-/tmp}/gnntrack-$seq.XXXXXX")"
-child=""
-# shellcheck disable=SC2329  # called by the EXIT trap
-cleanup() {
-    local status=$?
-    if [[ -n "$child" ]]; then
-        kill -TERM "$child" 2>/dev/null || true
-        wait "$child" 2>/dev/null || true
-    fi
-    rm -rf "$scratch"
-    # gnntrack writes into a hidden sibling (.${seq}_RES.tmp-*) and renames it into place
-    # when complete; a run killed outright leaves it behind. A run killed between its two
-    # renames left the earlier result in .${seq}_RES.old-*: put that back.
-    rm -rf "$data/$dataset/.${seq}_RES.tmp-"*
-    for old in "$data/$dataset/.${seq}_RES.old-"*; do
-        if [[ -d "$old" && ! -e "$res" ]]; then mv "$old" "$res"; else rm -rf "$old"; fi
-    done
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-echo "$me: $input -> $res" >&2
-TMPDIR="$scratch" "$gnntrack" run "$data/$dataset" "$seq" --params "$params" \
-    --out "$res" --overwrite &
-child=$!
-status=0
-wait "$child" || status=$?
-child=""
-exit "$status"
+exec "$(dirname "${BASH_SOURCE[0]}")/ctc_run.sh" \
+    'Fluo-N3DH-CHO' '02' 'Fluo-N3DH-CHO' 3 "$(basename "$0")"

@@ -3,7 +3,8 @@
     .venv/bin/python scripts/generate_run_scripts.py           (re)write every run script
     .venv/bin/python scripts/generate_run_scripts.py --check   exit 1 if any differs or is stale
 
-Every script is the same template filled from one `Dataset` row; edit the table (or the
+Every script is the same few lines filled from one `Dataset` row, calling the shared
+body `scripts/ctc_run.sh`; edit the table (or the
 template) and regenerate, never a script by hand. `tests/test_run_scripts.py` fails when
 the committed scripts differ from what this module writes.
 """
@@ -67,101 +68,13 @@ TEMPLATE = """\
 #
 # Run from the bundle's folder with the dataset beside it, no arguments:
 #   ./scripts/@NAME@-@SEQ@.sh    reads ../@NAME@/@SEQ@/t*.tif, writes ../@NAME@/@SEQ@_RES/
-# Nothing but @SEQ@_RES is written, and it appears only once complete (replacing an earlier
-# one then); scratch files go to a temporary folder that is removed on exit, also when the
-# run fails or is interrupted. GNNTRACK_DATA=DIR reads DIR/@NAME@ instead of ../@NAME@.
+# Nothing but @SEQ@_RES is written, and only once complete; scripts/ctc_run.sh does the
+# work. GNNTRACK_DATA=DIR reads DIR/@NAME@ instead of ../@NAME@.
 # Exit status: 0 done, 2 input missing, 3 no trained model for @NAME@, 127 no gnntrack,
 # otherwise gnntrack's.
-set -euo pipefail
-
-dataset='@NAME@'
-seq='@SEQ@'
-model='@MODEL@'
-me="$(basename "$0")"
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-data="${GNNTRACK_DATA:-$(cd "$root/.." && pwd)}"
-input="$data/$dataset/$seq"
-res="$data/$dataset/${seq}_RES"
-params="$root/parameters/$model"
-
-if ! compgen -G "$input/t*.tif" >/dev/null; then
-    echo "$me: input missing: no frames $input/t000.tif ..." >&2
-    echo "$me: place the dataset beside the bundle (../$dataset/$seq) or set GNNTRACK_DATA" >&2
-    exit 2
-fi
-
-if [[ -x "$root/.venv/bin/gnntrack" ]]; then
-    gnntrack="$root/.venv/bin/gnntrack"  # the README's set-up (./scripts/setup.sh)
-elif command -v gnntrack >/dev/null; then
-    gnntrack="$(command -v gnntrack)"  # an installed bundle (the containers)
-else
-    echo "$me: gnntrack not found: run ./scripts/setup.sh first, or use the container" >&2
-    exit 127
-fi
-
-missing=()
-for part in seg embedding tracker; do
-    [[ -f "$params/$part/config.json" ]] || missing+=("$part/")
-done
-if ((${#missing[@]})); then
-    echo "$me: no trained model for $dataset: parameters/$model lacks ${missing[*]}" >&2
-    cat >&2 <<'EOF'
-@TRAINING@
-EOF
-    exit 3
-fi
-
-scratch="$(mktemp -d "${TMPDIR:-/tmp}/gnntrack-$seq.XXXXXX")"
-child=""
-# shellcheck disable=SC2329  # called by the EXIT trap
-cleanup() {
-    local status=$?
-    if [[ -n "$child" ]]; then
-        kill -TERM "$child" 2>/dev/null || true
-        wait "$child" 2>/dev/null || true
-    fi
-    rm -rf "$scratch"
-    # gnntrack writes into a hidden sibling (.${seq}_RES.tmp-*) and renames it into place
-    # when complete; a run killed outright leaves it behind. A run killed between its two
-    # renames left the earlier result in .${seq}_RES.old-*: put that back.
-    rm -rf "$data/$dataset/.${seq}_RES.tmp-"*
-    for old in "$data/$dataset/.${seq}_RES.old-"*; do
-        if [[ -d "$old" && ! -e "$res" ]]; then mv "$old" "$res"; else rm -rf "$old"; fi
-    done
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-echo "$me: $input -> $res" >&2
-TMPDIR="$scratch" "$gnntrack" run "$data/$dataset" "$seq" --params "$params" \\
-    --out "$res" --overwrite &
-child=$!
-status=0
-wait "$child" || status=$?
-child=""
-exit "$status"
+exec "$(dirname "${BASH_SOURCE[0]}")/ctc_run.sh" \\
+    '@NAME@' '@SEQ@' '@MODEL@' @NDIM@ "$(basename "$0")"
 """
-
-
-def training_text(ds: Dataset) -> str:
-    """What to say where the model is missing: the commands that train it (README has more)."""
-    p, d = f"parameters/{ds.model}", f"../{ds.name}"
-    # 3D: a patch that fits the stack's depth, and the voxel's depth / width for the tracker
-    patch = " --patch 16,128,128" if ds.ndim == 3 else ""
-    z = " --z-scale VOXEL_DEPTH/WIDTH" if ds.ndim == 3 else ""
-    return "\n".join(
-        [
-            "This bundle does not use another dataset's model in its place. Train this",
-            "dataset's own (README: Segmentation, Tracking) from the bundle's folder, with the",
-            f"CTC training data of {ds.name} at {d} (01 and 01_GT):",
-            f"  gnntrack train-seg {d} --val-frames START:STOP{patch} --out {p}/seg",
-            f"  gnntrack segment {d}/01 runs/{ds.name}-01-masks --model {p}/seg",
-            f"  gnntrack train-embedding {d} --masks runs/{ds.name}-01-masks --params {p}",
-            f"  gnntrack train-tracker {d} --masks runs/{ds.name}-01-masks --params {p}{z}",
-        ]
-    )
 
 
 def render(ds: Dataset, seq: str) -> str:
@@ -171,7 +84,6 @@ def render(ds: Dataset, seq: str) -> str:
         "@SEQ@": seq,
         "@NDIM@": str(ds.ndim),
         "@MODEL@": ds.model,
-        "@TRAINING@": training_text(ds),
     }
     text = TEMPLATE
     for key, value in fields.items():
