@@ -6,16 +6,27 @@ import numpy as np
 
 
 def percentile_normalize(
-    image: np.ndarray, low: float = 1.0, high: float = 99.8, max_samples: int = 1_000_000
+    image: np.ndarray,
+    low: float = 1.0,
+    high: float = 99.8,
+    gamma: float = 1.0,
+    max_samples: int = 1_000_000,
 ) -> np.ndarray:
-    """Map the `low` and `high` percentiles to 0 and 1 (float32, not clipped).
+    """Map the `low` and `high` percentiles to 0 and 1 (float32, not clipped above).
 
+    `gamma` < 1 lifts faint cells (GOWT1 has nuclei at 5% of the bright ones' intensity):
+    values below the low percentile are clipped to 0 and the rest raised to `gamma`.
     Percentiles come from an evenly strided subsample, so a 2048x2048 frame or a 3D stack
     costs no more than a million pixels.
     """
+    if gamma <= 0:
+        raise ValueError(f"gamma must be positive, got {gamma}")
     image = np.asarray(image)
     flat = image.reshape(-1)
     step = max(1, flat.size // max_samples)
     lo, hi = np.percentile(flat[::step], [low, high])
     scale = float(hi - lo) if hi > lo else 1.0
-    return ((image.astype(np.float32) - np.float32(lo)) / np.float32(scale)).astype(np.float32)
+    out = (image.astype(np.float32) - np.float32(lo)) / np.float32(scale)
+    if gamma != 1.0:
+        out = np.power(np.maximum(out, 0.0, out=out), np.float32(gamma), out=out)
+    return out.astype(np.float32, copy=False)

@@ -113,6 +113,19 @@ def test_percentile_normalize_is_robust_to_offset_and_gain():
     np.testing.assert_allclose(a, b, atol=1e-4)
 
 
+def test_gamma_lifts_faint_cells_and_keeps_the_scale():
+    image = np.zeros((64, 64), np.float32)
+    image[:8] = 100.0  # bright cells: the high percentile
+    image[20:28] = 5.0  # a faint cell, 5% of the bright ones
+    linear = percentile_normalize(image, low=1.0, high=99.8)
+    lifted = percentile_normalize(image, low=1.0, high=99.8, gamma=0.5)
+    assert lifted[24, 10] == pytest.approx(np.sqrt(linear[24, 10]), rel=1e-5)
+    assert lifted[24, 10] > 4 * linear[24, 10]
+    assert lifted[0, 0] == pytest.approx(1.0) and lifted[40, 0] == 0.0
+    with pytest.raises(ValueError, match="gamma"):
+        percentile_normalize(image, gamma=0.0)
+
+
 def _save_tiny_model(folder, ndim=2):
     model = UNet(ndim, 2, 4, 2, (False, True) if ndim == 3 else None)
     config = {
