@@ -5,7 +5,8 @@
 # Run from the bundle's folder with the dataset beside it, no arguments:
 #   ./scripts/BF-C2DL-HSC-02.sh    reads ../BF-C2DL-HSC/02/t*.tif, writes ../BF-C2DL-HSC/02_RES/
 # Nothing but 02_RES is written, and only once complete; scripts/ctc_run.sh does the
-# work. GNNTRACK_DATA=DIR reads DIR/BF-C2DL-HSC instead of ../BF-C2DL-HSC.
+# work. GNNTRACK_DATA=DIR reads DIR/BF-C2DL-HSC instead of ../BF-C2DL-HSC; GNNTRACK_PARAMS=DIR runs
+# the model folder DIR instead of parameters/BF-C2DL-HSC (an explicit choice, never a fallback).
 # Exit status: 0 done, 2 input missing, 3 no trained model for BF-C2DL-HSC, 127 no gnntrack,
 # otherwise gnntrack's.
 exec "$(dirname "${BASH_SOURCE[0]}")/ctc_run.sh" \

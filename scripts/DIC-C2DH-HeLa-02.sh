@@ -5,7 +5,8 @@
 # Run from the bundle's folder with the dataset beside it, no arguments:
 #   ./scripts/DIC-C2DH-HeLa-02.sh    reads ../DIC-C2DH-HeLa/02/t*.tif, writes ../DIC-C2DH-HeLa/02_RES/
 # Nothing but 02_RES is written, and only once complete; scripts/ctc_run.sh does the
-# work. GNNTRACK_DATA=DIR reads DIR/DIC-C2DH-HeLa instead of ../DIC-C2DH-HeLa.
+# work. GNNTRACK_DATA=DIR reads DIR/DIC-C2DH-HeLa instead of ../DIC-C2DH-HeLa; GNNTRACK_PARAMS=DIR runs
+# the model folder DIR instead of parameters/DIC-C2DH-HeLa (an explicit choice, never a fallback).
 # Exit status: 0 done, 2 input missing, 3 no trained model for DIC-C2DH-HeLa, 127 no gnntrack,
 # otherwise gnntrack's.
 exec "$(dirname "${BASH_SOURCE[0]}")/ctc_run.sh" \

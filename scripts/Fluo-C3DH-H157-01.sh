@@ -5,7 +5,8 @@
 # Run from the bundle's folder with the dataset beside it, no arguments:
 #   ./scripts/Fluo-C3DH-H157-01.sh    reads ../Fluo-C3DH-H157/01/t*.tif, writes ../Fluo-C3DH-H157/01_RES/
 # Nothing but 01_RES is written, and only once complete; scripts/ctc_run.sh does the
-# work. GNNTRACK_DATA=DIR reads DIR/Fluo-C3DH-H157 instead of ../Fluo-C3DH-H157.
+# work. GNNTRACK_DATA=DIR reads DIR/Fluo-C3DH-H157 instead of ../Fluo-C3DH-H157; GNNTRACK_PARAMS=DIR runs
+# the model folder DIR instead of parameters/Fluo-C3DH-H157 (an explicit choice, never a fallback).
 # Exit status: 0 done, 2 input missing, 3 no trained model for Fluo-C3DH-H157, 127 no gnntrack,
 # otherwise gnntrack's.
 exec "$(dirname "${BASH_SOURCE[0]}")/ctc_run.sh" \

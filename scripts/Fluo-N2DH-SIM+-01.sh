@@ -5,7 +5,8 @@
 # Run from the bundle's folder with the dataset beside it, no arguments:
 #   ./scripts/Fluo-N2DH-SIM+-01.sh    reads ../Fluo-N2DH-SIM+/01/t*.tif, writes ../Fluo-N2DH-SIM+/01_RES/
 # Nothing but 01_RES is written, and only once complete; scripts/ctc_run.sh does the
-# work. GNNTRACK_DATA=DIR reads DIR/Fluo-N2DH-SIM+ instead of ../Fluo-N2DH-SIM+.
+# work. GNNTRACK_DATA=DIR reads DIR/Fluo-N2DH-SIM+ instead of ../Fluo-N2DH-SIM+; GNNTRACK_PARAMS=DIR runs
+# the model folder DIR instead of parameters/Fluo-N2DH-SIM+ (an explicit choice, never a fallback).
 # Exit status: 0 done, 2 input missing, 3 no trained model for Fluo-N2DH-SIM+, 127 no gnntrack,
 # otherwise gnntrack's.
 exec "$(dirname "${BASH_SOURCE[0]}")/ctc_run.sh" \

@@ -5,7 +5,8 @@
 # Run from the bundle's folder with the dataset beside it, no arguments:
 #   ./scripts/Fluo-N3DH-CHO-01.sh    reads ../Fluo-N3DH-CHO/01/t*.tif, writes ../Fluo-N3DH-CHO/01_RES/
 # Nothing but 01_RES is written, and only once complete; scripts/ctc_run.sh does the
-# work. GNNTRACK_DATA=DIR reads DIR/Fluo-N3DH-CHO instead of ../Fluo-N3DH-CHO.
+# work. GNNTRACK_DATA=DIR reads DIR/Fluo-N3DH-CHO instead of ../Fluo-N3DH-CHO; GNNTRACK_PARAMS=DIR runs
+# the model folder DIR instead of parameters/Fluo-N3DH-CHO (an explicit choice, never a fallback).
 # Exit status: 0 done, 2 input missing, 3 no trained model for Fluo-N3DH-CHO, 127 no gnntrack,
 # otherwise gnntrack's.
 exec "$(dirname "${BASH_SOURCE[0]}")/ctc_run.sh" \

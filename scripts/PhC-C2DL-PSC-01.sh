@@ -5,7 +5,8 @@
 # Run from the bundle's folder with the dataset beside it, no arguments:
 #   ./scripts/PhC-C2DL-PSC-01.sh    reads ../PhC-C2DL-PSC/01/t*.tif, writes ../PhC-C2DL-PSC/01_RES/
 # Nothing but 01_RES is written, and only once complete; scripts/ctc_run.sh does the
-# work. GNNTRACK_DATA=DIR reads DIR/PhC-C2DL-PSC instead of ../PhC-C2DL-PSC.
+# work. GNNTRACK_DATA=DIR reads DIR/PhC-C2DL-PSC instead of ../PhC-C2DL-PSC; GNNTRACK_PARAMS=DIR runs
+# the model folder DIR instead of parameters/PhC-C2DL-PSC (an explicit choice, never a fallback).
 # Exit status: 0 done, 2 input missing, 3 no trained model for PhC-C2DL-PSC, 127 no gnntrack,
 # otherwise gnntrack's.
 exec "$(dirname "${BASH_SOURCE[0]}")/ctc_run.sh" \

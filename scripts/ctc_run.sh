@@ -5,6 +5,8 @@
 # Nothing but SEQ_RES is written, and it appears only once complete (replacing an earlier
 # one then); scratch files go to a temporary folder that is removed on exit, also when the
 # run fails or is interrupted. GNNTRACK_DATA=DIR reads DIR/DATASET instead of ../DATASET.
+# GNNTRACK_PARAMS=DIR runs the model folder DIR instead of parameters/MODEL: the user's
+# explicit choice (e.g. a model trained on simulated data of this dataset), said in the log.
 # Exit status: 0 done, 2 input missing, 3 no trained model for DATASET, 127 no gnntrack,
 # otherwise gnntrack's.
 set -euo pipefail
@@ -23,10 +25,20 @@ data="${GNNTRACK_DATA:-$(cd "$root/.." && pwd)}"
 input="$data/$dataset/$seq"
 res="$data/$dataset/${seq}_RES"
 params="$root/parameters/$model"
+if [[ -n "${GNNTRACK_PARAMS:-}" ]]; then
+    if [[ ! -d "$GNNTRACK_PARAMS" ]]; then
+        echo "$me: GNNTRACK_PARAMS=$GNNTRACK_PARAMS is not a folder" >&2
+        exit 3
+    fi
+    params="$(cd "$GNNTRACK_PARAMS" && pwd)"
+    model="$params"
+    echo "$me: GNNTRACK_PARAMS: using the model folder $params for $dataset" >&2
+fi
 
 # What to say where the model is missing: the commands that train it (README has more).
 training_help() {
-    local p="parameters/$model" d="../$dataset" patch="" z=""
+    local p="$params" d="../$dataset" patch="" z=""
+    [[ -n "${GNNTRACK_PARAMS:-}" ]] || p="parameters/$model"
     if [[ "$ndim" == 3 ]]; then  # a patch that fits a stack's depth; the voxel's depth/width
         patch=" --patch 16,128,128"
         z=" --z-scale VOXEL_DEPTH/WIDTH"
@@ -62,7 +74,7 @@ for part in seg embedding tracker; do
     [[ -f "$params/$part/config.json" ]] || missing+=("$part/")
 done
 if ((${#missing[@]})); then
-    echo "$me: no trained model for $dataset: parameters/$model lacks ${missing[*]}" >&2
+    echo "$me: no trained model for $dataset: ${params#"$root"/} lacks ${missing[*]}" >&2
     training_help >&2
     exit 3
 fi

@@ -69,7 +69,8 @@ TEMPLATE = """\
 # Run from the bundle's folder with the dataset beside it, no arguments:
 #   ./scripts/@NAME@-@SEQ@.sh    reads ../@NAME@/@SEQ@/t*.tif, writes ../@NAME@/@SEQ@_RES/
 # Nothing but @SEQ@_RES is written, and only once complete; scripts/ctc_run.sh does the
-# work. GNNTRACK_DATA=DIR reads DIR/@NAME@ instead of ../@NAME@.
+# work. GNNTRACK_DATA=DIR reads DIR/@NAME@ instead of ../@NAME@; GNNTRACK_PARAMS=DIR runs
+# the model folder DIR instead of parameters/@MODEL@ (an explicit choice, never a fallback).
 # Exit status: 0 done, 2 input missing, 3 no trained model for @NAME@, 127 no gnntrack,
 # otherwise gnntrack's.
 exec "$(dirname "${BASH_SOURCE[0]}")/ctc_run.sh" \\

@@ -243,6 +243,45 @@ def test_interrupted_run_leaves_no_intermediates(layout, tmp_path):
         os.kill(int((fake / "pid").read_text()), 0)
 
 
+def test_3d_script_runs_a_model_folder_chosen_explicitly(tmp_path):
+    """A 3D dataset's script on a simulated Fluo-N3DH-CE sequence, with the simulated-data
+    model named by GNNTRACK_PARAMS (the script itself never borrows it)."""
+    dataset = tmp_path / "Fluo-N3DH-CE"
+    simulate = [VENV_BIN / "gnntrack", "simulate", dataset, "--preset", "Fluo-N3DH-CE"]
+    options = ["--size", "24x192x240", "--frames", "3", "--seed", "9004"]
+    subprocess.run([*simulate, *options], check=True, capture_output=True)
+    bundle = tmp_path / "bundle"
+    shutil.copytree(REPO / "scripts", bundle / "scripts")
+    (bundle / ".venv").symlink_to(Path(sys.prefix))
+    env = _env(tmp_path)
+    absent = subprocess.run(
+        ["./scripts/Fluo-N3DH-CE-01.sh"], cwd=bundle, env=env, capture_output=True, text=True
+    )
+    assert absent.returncode == 3 and "no trained model for Fluo-N3DH-CE" in absent.stderr
+    env["GNNTRACK_PARAMS"] = str(tmp_path / "nowhere")
+    wrong = subprocess.run(
+        ["./scripts/Fluo-N3DH-CE-01.sh"], cwd=bundle, env=env, capture_output=True, text=True
+    )
+    assert wrong.returncode == 3 and "is not a folder" in wrong.stderr
+    env["GNNTRACK_PARAMS"] = str(REPO / "parameters/Fluo-N3DH-CE-sim")
+    result = subprocess.run(
+        ["./scripts/Fluo-N3DH-CE-01.sh"],
+        cwd=bundle,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "using the model folder" in result.stderr
+    assert sorted(p.name for p in dataset.iterdir()) == ["01", "01_GT", "01_RES"]
+    score = [VENV_BIN / "gnntrack", "evaluate", dataset / "01_RES", dataset / "01_GT"]
+    out = subprocess.run([*score, "--json", "-m", "TRA,DET"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    scores = json.loads(out.stdout)
+    assert scores["TRA"] >= 0.9 and scores["DET"] >= 0.9, scores
+
+
 def test_evaluate_scores_the_result_against_the_gt(tmp_path):
     dataset = tmp_path / DATASET
     shutil.copytree(SAMPLE, dataset)
