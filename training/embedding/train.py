@@ -9,7 +9,7 @@ next frame. Runs on the GPU where there is one; deterministic for a seed on the 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -29,6 +29,7 @@ from training.embedding.data import (
     next_frame_accuracy,
     split_tracks,
 )
+from training.provenance import training_record
 from training.tracked import tracked_frames
 
 
@@ -144,7 +145,7 @@ def train_embedding(
     model.cpu().eval()
     embedder = Embedder(model, tuple(geometry["extent"]), tuple(geometry["size"]), "")
     config = embedder.config()
-    config["training"] = {**asdict(cfg), "steps": step}
+    config["training"] = training_record(cfg, steps=step)
     config["validation"] = {"next_frame_accuracy": best}
     save_model_folder(out, MODEL_KIND, config, model.state_dict(), overwrite=overwrite)
     return Embedder.from_folder(out)

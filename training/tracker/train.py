@@ -14,7 +14,7 @@ where there is one; deterministic for a seed on the CPU.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -30,6 +30,7 @@ from inference.model_folder import save_model_folder
 from inference.solve import SolverParams
 from inference.tracker import MODEL_KIND, Tracker
 from training.device import training_device
+from training.provenance import training_record
 from training.tracked import tracked_frames
 from training.tracker.data import (
     LabelledGraph,
@@ -209,7 +210,7 @@ def train_tracker(
     model.cpu().eval()
     tracker.solver, tuned = tune_solver(val, lineage, tracker)
     config = tracker.config()
-    config["training"] = {**asdict(cfg), "epochs_run": epoch}
+    config["training"] = training_record(cfg, epochs_run=epoch)
     config["validation"] = {**best_metrics, **tuned, "frames": _span(val)}
     click.echo(
         f"tracker: solver {tracker.solver}, validation {_brief(config['validation'])}", err=True

@@ -1,0 +1,20 @@
+"""What a model folder records of its training run, portable across machines."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+#: Settings that hold paths: recorded as the dataset's or folder's name, not where it lay.
+PATH_FIELDS = ("dataset", "masks")
+
+
+def training_record(settings: Any, **extra: Any) -> dict[str, Any]:
+    """The dataclass `settings` as a dict, with path fields cut to their last part, so a
+    config.json names the data it was trained on (e.g. Fluo-N2DH-SIM+) and not a local path."""
+    record = asdict(settings)
+    for key in PATH_FIELDS:
+        if record.get(key):
+            record[key] = Path(record[key]).name
+    return {**record, **extra}
