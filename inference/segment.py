@@ -39,7 +39,7 @@ class Segmenter:
     margin: tuple[int, ...]
     batch_size: int = 1
     scale: float = 1.0
-    precision: str = "float32"
+    precision: str = "auto"  # bfloat16 where the hardware runs it natively
 
     @classmethod
     def from_folder(cls, folder: str | Path, overrides: dict[str, Any] | None = None) -> Segmenter:
@@ -59,7 +59,7 @@ class Segmenter:
                 margin=tuple(inference.get("margin", (32,) * arch["ndim"])),
                 batch_size=int(inference.get("batch_size", 1)),
                 scale=float(inference.get("scale", 1.0)),
-                precision=str(inference.get("precision", "float32")),
+                precision=str(inference.get("precision", "auto")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CTCError(f"invalid segmentation config ({exc})", folder) from exc

@@ -13,7 +13,7 @@ from inference.model_folder import load_model_folder, save_model_folder
 from inference.segment import MODEL_KIND, Segmenter
 from seg_code.normalize import percentile_normalize
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
-from seg_code.predict import predict_probabilities
+from seg_code.predict import predict_probabilities, resolve_precision
 from seg_code.targets import CELL, EDGE, centre_map, class_map
 from seg_code.unet import UNet
 
@@ -38,8 +38,11 @@ def test_tiled_prediction_equals_whole_image():
     torch.manual_seed(0)
     model = UNet(2, 1, 8, 3).eval()
     image = np.random.default_rng(0).random((1, 150, 230), dtype=np.float32)
-    whole = predict_probabilities(model, image, (1024, 1024), (0, 0))
-    tiled = predict_probabilities(model, image, (96, 96), (32, 32), batch_size=3)
+    # exact in float32; bfloat16 ("auto" on some CPUs) rounds differently per tile size
+    whole = predict_probabilities(model, image, (1024, 1024), (0, 0), precision="float32")
+    tiled = predict_probabilities(
+        model, image, (96, 96), (32, 32), batch_size=3, precision="float32"
+    )
     assert whole.shape == (4, 150, 230)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
     np.testing.assert_allclose(whole[:3].sum(axis=0), 1.0, atol=1e-5)
@@ -49,8 +52,8 @@ def test_tiled_prediction_3d():
     torch.manual_seed(0)
     model = UNet(3, 1, 4, 2, (False, True)).eval()
     image = np.random.default_rng(1).random((1, 7, 130, 90), dtype=np.float32)
-    whole = predict_probabilities(model, image, (64, 512, 512), (0, 0, 0))
-    tiled = predict_probabilities(model, image, (8, 64, 64), (0, 20, 20))
+    whole = predict_probabilities(model, image, (64, 512, 512), (0, 0, 0), precision="float32")
+    tiled = predict_probabilities(model, image, (8, 64, 64), (0, 20, 20), precision="float32")
     assert whole.shape == (4, 7, 130, 90)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
@@ -204,8 +207,20 @@ def test_bfloat16_prediction_is_close_to_float32():
     torch.manual_seed(0)
     model = UNet(2, 1, 16, 2).eval()
     image = np.random.default_rng(2).random((1, 64, 64), dtype=np.float32)
-    full = predict_probabilities(model, image, (64, 64), (0, 0))
+    full = predict_probabilities(model, image, (64, 64), (0, 0), precision="float32")
     fast = predict_probabilities(model, image, (64, 64), (0, 0), precision="bfloat16")
     np.testing.assert_allclose(fast, full, atol=3e-2)
     with pytest.raises(ValueError, match="precision"):
         predict_probabilities(model, image, (64, 64), (0, 0), precision="half")
+
+
+def test_auto_precision_is_bfloat16_only_where_native(monkeypatch):
+    cpu = torch.device("cpu")
+    assert resolve_precision("float32", cpu) == "float32"
+    assert resolve_precision("bfloat16", cpu) == "bfloat16"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert resolve_precision("auto", cpu) == "float32"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert resolve_precision("auto", cpu) == "bfloat16"
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("half", cpu)

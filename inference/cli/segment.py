@@ -38,9 +38,9 @@ def _threshold_options(command):
 )
 @click.option(
     "--precision",
-    type=click.Choice(["float32", "bfloat16"]),
-    help="Arithmetic of the network (default: the model's); bfloat16 is ~2x faster on CPUs "
-    "that support it natively.",
+    type=click.Choice(["auto", "float32", "bfloat16"]),
+    help="Arithmetic of the network (default: the model's, else auto: bfloat16 where the "
+    "CPU or GPU runs it natively, ~1.7x faster, same SEG; float32 elsewhere).",
 )
 @_threshold_options
 @overwrite_option

@@ -187,7 +187,10 @@ def train_segmentation(
         if step % cfg.val_every == 0 or step == cfg.iterations or out_of_time:
             model.eval()
             probs = [
-                resample(predict_probabilities(model, x, cfg.tile, cfg.margin), s.labels.shape)
+                resample(
+                    predict_probabilities(model, x, cfg.tile, cfg.margin, precision="float32"),
+                    s.labels.shape,
+                )
                 for x, s in zip(val_inputs, val, strict=True)
             ]
             scores = _score(probs, val, post)

@@ -26,7 +26,9 @@ def tune_model_thresholds(model_dir: str | Path, samples: list[SegSample]) -> di
     probs = []
     for s in samples:
         x = resample(s.image, scaled_shape(s.labels.shape, segmenter.scale))
-        p = predict_probabilities(segmenter.model, x, segmenter.tile, segmenter.margin)
+        p = predict_probabilities(
+            segmenter.model, x, segmenter.tile, segmenter.margin, precision="float32"
+        )
         probs.append(resample(p, s.labels.shape))
     tuned, scores = tune_postprocess(probs, samples, segmenter.postprocess)
     path = model_dir / CONFIG_NAME
