@@ -124,14 +124,15 @@ def default_postprocess(samples: list[SegSample]) -> PostprocessParams:
 def tune_postprocess(probs, samples, base: PostprocessParams) -> tuple[PostprocessParams, dict]:
     """Grid search of the thresholds on validation frames (SEG + detection F1)."""
     best, best_scores = base, _score(probs, samples, base)
-    grid = itertools.product((0.3, 0.5, 0.7), (0.3, 0.5, 0.7), (0.3, 0.5))
-    for centre, edge, fg in grid:
+    grid = itertools.product((0.3, 0.5, 0.7), (0.3, 0.5, 0.7), (0.3, 0.5), (0.0, 0.1, 0.2))
+    for centre, edge, fg, split in grid:
         params = PostprocessParams(
             **{
                 **base.to_dict(),
                 "centre_threshold": centre,
                 "edge_threshold": edge,
                 "foreground_threshold": fg,
+                "centre_split": split,
             }
         )
         scores = _score(probs, samples, params)
