@@ -24,6 +24,10 @@ _BUILTIN = {
     "segment": "inference.cli.segment:segment",
     "track": "inference.cli.track:track",
     "run": "inference.cli.run:run",
+    "report": "inference.cli.report:report",
+    "movie": "inference.cli.movie:movie",
+    "export": "inference.cli.export:export",
+    "import-geff": "inference.cli.export:import_geff",
 }
 
 

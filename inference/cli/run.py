@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from inference.cli.options import existing_dir, overwrite_option
+from inference.cli.options import edges_option, existing_dir, overwrite_option
+from inference.edges import track_with_edges
 from inference.io import open_images
 from inference.segment import Segmenter, iter_segmentation
-from inference.track import track_sequence
 from inference.tracker import Tracker
 
 
@@ -29,8 +29,16 @@ from inference.tracker import Tracker
     type=click.Path(file_okay=False, path_type=str),
     help="Result folder [default: DATASET_DIR/SEQ_RES].",
 )
+@edges_option
 @overwrite_option
-def run(dataset_dir: str, seq: str, params_dir: str, out_dir: str | None, overwrite: bool) -> None:
+def run(
+    dataset_dir: str,
+    seq: str,
+    params_dir: str,
+    out_dir: str | None,
+    edges_csv: str | None,
+    overwrite: bool,
+) -> None:
     """Segment and track DATASET_DIR/SEQ (e.g. Fluo-N2DH-SIM+ 01) into DATASET_DIR/SEQ_RES.
 
     Frames are segmented one at a time and handed straight to the tracker; nothing but the
@@ -42,5 +50,5 @@ def run(dataset_dir: str, seq: str, params_dir: str, out_dir: str | None, overwr
     images = open_images(Path(dataset_dir) / seq)
     out = out_dir or str(Path(dataset_dir) / f"{seq}_RES")
     masks = iter_segmentation(images, segmenter)
-    tracks = track_sequence(images, masks, tracker, out, overwrite=overwrite)
+    tracks = track_with_edges(images, masks, tracker, out, edges_csv, overwrite=overwrite)
     click.echo(f"wrote {len(images)} frames and {len(tracks)} tracks to {out}")

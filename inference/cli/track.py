@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from inference.cli.options import existing_dir, overwrite_option
+from inference.cli.options import edges_option, existing_dir, overwrite_option
+from inference.edges import track_with_edges
 from inference.io import open_images, open_masks
-from inference.track import track_sequence
 from inference.tracker import Tracker
 
 
@@ -39,6 +39,7 @@ from inference.tracker import Tracker
     type=click.Path(dir_okay=False, path_type=str),
     help="Also write the cell feature table (one row per cell and frame, with its track) here.",
 )
+@edges_option
 @overwrite_option
 def track(
     seq_dir: str,
@@ -46,6 +47,7 @@ def track(
     model_dir: str,
     out_dir: str,
     features_csv: str | None,
+    edges_csv: str | None,
     overwrite: bool,
 ) -> None:
     """Link the cells of MASKS over the frames of SEQ_DIR (t000.tif ...) into tracks.
@@ -56,8 +58,8 @@ def track(
     tracker = Tracker.from_folder(model_dir)
     images = open_images(seq_dir)
     masks = open_masks(mask_dir)
-    tracks = track_sequence(
-        images, masks, tracker, out_dir, overwrite=overwrite, features_csv=features_csv
+    tracks = track_with_edges(
+        images, masks, tracker, out_dir, edges_csv, overwrite=overwrite, features_csv=features_csv
     )
     divisions = _divisions(tracks)
     click.echo(

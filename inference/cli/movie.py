@@ -1,0 +1,44 @@
+"""`gnntrack movie`: a result drawn over its raw frames, as an animated GIF or an MP4."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from inference.cli.options import existing_dir, movie_options
+from inference.errors import CTCError
+from inference.io import open_images, open_masks, read_tracks
+from inference.io.result import RES_TRACK_FILE
+from inference.movie import MovieOptions, write_movie
+
+
+@click.command()
+@click.argument("res_dir", type=existing_dir)
+@click.argument("seq_dir", type=existing_dir)
+@click.argument("out", type=click.Path(dir_okay=False, path_type=str))
+@movie_options
+@click.option("--no-ids", is_flag=True, help="Do not write the track ids.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing movie file.")
+def movie(
+    res_dir: str,
+    seq_dir: str,
+    out: str,
+    fps: float,
+    tail: int,
+    every: int,
+    scale: float | None,
+    no_ids: bool,
+    overwrite: bool,
+) -> None:
+    """An overlay movie of a result on its raw frames (GIF, or MP4).
+
+    OUT (.gif, or .mp4 with the imageio-ffmpeg package installed) shows the frames of
+    SEQ_DIR with each cell of RES_DIR outlined in its track's colour, its id, and a tail
+    through its last positions. 3D frames are shown as maximum projections."""
+    if Path(out).exists() and not overwrite:
+        raise CTCError("already exists; pass --overwrite to replace it", out)
+    options = MovieOptions(fps=fps, tail=tail, every=every, scale=scale, ids=not no_ids)
+    tracks = read_tracks(Path(res_dir) / RES_TRACK_FILE)
+    path = write_movie(open_images(seq_dir), open_masks(res_dir, "mask"), tracks, out, options)
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

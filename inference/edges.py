@@ -1,0 +1,137 @@
+"""The GNN's link probabilities of a tracking run, recorded for `--edges FILE.csv`.
+
+The tracker is wrapped, not changed: `EdgeRecorder` keeps the edge scores of every window
+`Tracker.score` returns, and after the run each graph row is translated to the label the
+result gave its cell. `probability` is the sigmoid of the mean logit over the windows that
+scored the edge, the number the solver used. The file format is `inference.io.edges`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from inference.graph import FrameNodes
+from inference.io import FrameSequence, MaskSequence, Track
+from inference.io.edges import EDGE_COLUMNS, check_edges_path, write_edges
+from inference.track import EdgeScores, track_sequence
+from inference.tracker import Tracker
+
+
+class EdgeRecorder:
+    """A `Tracker` stand-in that passes everything through and keeps every window's scores."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self._tracker = tracker
+        self.scores = EdgeScores()
+
+    def __getattr__(self, name: str):
+        return getattr(self._tracker, name)
+
+    def score(self, frames: list[FrameNodes]) -> tuple[np.ndarray, np.ndarray]:
+        """`Tracker.score`, recording the edges and logits on the way."""
+        edges, logits = self._tracker.score(frames)
+        if len(edges):
+            self.scores.add(edges, logits)
+        return edges, logits
+
+
+def edge_table(
+    scores: EdgeScores, row_labels: dict[int, np.ndarray], tracks: Iterable[Track]
+) -> pd.DataFrame:
+    """One row per scored candidate edge, rows of the GNN graph translated to track labels.
+
+    `row_labels[t]` holds the result label of each cell (graph row) of frame t, in row order.
+    """
+    by_label = {track.label: track for track in tracks}
+    parts = []
+    for frame, gap in sorted(scores.edges):
+        target = frame + gap
+        if frame not in row_labels or target not in row_labels:
+            continue
+        links = scores.links(frame, gap)  # the mean logit of each edge, as the solver saw it
+        logit = links.logit
+        source_labels = row_labels[frame][links.src]
+        target_labels = row_labels[target][links.dst]
+        linked = [
+            _is_link(int(a), int(b), frame, target, by_label)
+            for a, b in zip(source_labels, target_labels, strict=True)
+        ]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "t_source": frame,
+                    "label_source": source_labels,
+                    "t_target": target,
+                    "label_target": target_labels,
+                    "probability": 1.0 / (1.0 + np.exp(-logit)),
+                    "linked": np.asarray(linked, np.int64),
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame({c: [] for c in EDGE_COLUMNS})
+    return pd.concat(parts, ignore_index=True)[EDGE_COLUMNS]
+
+
+def _is_link(a: int, b: int, t_a: int, t_b: int, tracks: dict[int, Track]) -> bool:
+    """Whether the lineage joins cell `a` of frame t_a to cell `b` of frame t_b."""
+    if a == b:
+        return t_b == t_a + 1
+    child = tracks.get(b)
+    parent = tracks.get(a)
+    return (
+        child is not None
+        and parent is not None
+        and child.parent == a
+        and child.begin == t_b
+        and parent.end == t_a
+    )
+
+
+def row_labels_from_features(features_csv: str | Path) -> dict[int, np.ndarray]:
+    """Frame -> result label of each cell in graph-row order, from `track --features` output."""
+    table = pd.read_csv(features_csv, usecols=["frame", "track"])
+    return {
+        int(frame): group["track"].to_numpy(np.int64)
+        for frame, group in table.groupby("frame", sort=True)
+    }
+
+
+def track_with_edges(
+    images: FrameSequence,
+    masks: MaskSequence | Iterable[np.ndarray],
+    tracker: Tracker,
+    out_dir: str | Path,
+    edges_csv: str | Path | None,
+    *,
+    overwrite: bool = False,
+    features_csv: str | Path | None = None,
+) -> list[Track]:
+    """`track_sequence`, plus the edge file `edges_csv` (written after the result folder).
+
+    Without `edges_csv` it is exactly `track_sequence`.
+    """
+    if edges_csv is None:
+        return track_sequence(
+            images, masks, tracker, out_dir, overwrite=overwrite, features_csv=features_csv
+        )
+    check_edges_path(edges_csv, out_dir, overwrite)
+    recorder = EdgeRecorder(tracker)
+    with tempfile.TemporaryDirectory(prefix="gnntrack-edges-") as scratch:
+        features = features_csv if features_csv is not None else Path(scratch) / "features.csv"
+        tracks = track_sequence(
+            images,
+            masks,
+            recorder,  # type: ignore[arg-type]  # a Tracker in every way track_sequence uses
+            out_dir,
+            overwrite=overwrite,
+            features_csv=features,
+        )
+        table = edge_table(recorder.scores, row_labels_from_features(features), tracks)
+    write_edges(edges_csv, table)
+    return tracks
