@@ -21,6 +21,7 @@ from inference.crops import crop_geometry
 from inference.embedding import MODEL_KIND, Embedder, ResNet
 from inference.errors import CTCError
 from inference.model_folder import save_model_folder
+from inference.progress import progress
 from training.device import training_device
 from training.embedding.data import (
     CropSet,
@@ -120,7 +121,9 @@ def train_embedding(
     loss_fn = losses.MultiSimilarityLoss()
     miner = miners.MultiSimilarityMiner(epsilon=0.1)
     best, best_state, started = -1.0, None, time.monotonic()
-    for step in range(1, cfg.iterations + 1):
+    for step in progress(
+        range(1, cfg.iterations + 1), cfg.iterations, "train-embedding, steps", every_s=60
+    ):
         model.train()
         crops, labels = (t.to(device) for t in batches())
         embeddings = model(crops)

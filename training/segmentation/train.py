@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from inference.model_folder import save_model_folder
+from inference.progress import progress as show_progress
 from inference.segment import MODEL_KIND
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from seg_code.predict import predict_probabilities
@@ -169,7 +170,9 @@ def train_segmentation(
     best: dict[str, Any] = {"score": -1.0}
     start = time.monotonic()
     done = 0
-    for step in range(1, cfg.iterations + 1):
+    for step in show_progress(
+        range(1, cfg.iterations + 1), cfg.iterations, "train-seg, steps", every_s=60
+    ):
         progress = _progress(step, cfg, time.monotonic() - start)
         for group in optimiser.param_groups:
             group["lr"] = _learning_rate(progress, cfg.lr)

@@ -27,6 +27,7 @@ from inference.errors import CTCError
 from inference.gnn import EdgeMPNN
 from inference.graph import EDGE_FEATURES, NODE_FEATURES, GraphSpec
 from inference.model_folder import save_model_folder
+from inference.progress import progress
 from inference.solve import SolverParams
 from inference.tracker import MODEL_KIND, Tracker
 from training.device import training_device
@@ -190,7 +191,9 @@ def train_tracker(
     rng = np.random.default_rng(cfg.seed)
     best_state, best_key, best_metrics, stale = None, None, {}, 0
     started = time.monotonic()
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in progress(
+        range(1, cfg.epochs + 1), cfg.epochs, "train-tracker, epochs", every_s=60
+    ):
         _epoch(model, optimizer, train_graphs, rng, cfg.daughter_weight)
         metrics = {**evaluate_edges(model, val_graphs), **lineage_quality(val, lineage, tracker)}
         click.echo(f"tracker epoch {epoch}: validation {_brief(metrics)}", err=True)
