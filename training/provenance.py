@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 #: Settings that hold paths: recorded as the dataset's or folder's name, not where it lay.
-PATH_FIELDS = ("dataset", "masks")
+PATH_FIELDS = ("dataset", "masks", "extra")
 
 
 def training_record(settings: Any, **extra: Any) -> dict[str, Any]:
@@ -15,6 +15,9 @@ def training_record(settings: Any, **extra: Any) -> dict[str, Any]:
     config.json names the data it was trained on (e.g. Fluo-N2DH-SIM+) and not a local path."""
     record = asdict(settings)
     for key in PATH_FIELDS:
-        if record.get(key):
-            record[key] = Path(record[key]).name
+        value = record.get(key)
+        if isinstance(value, (list, tuple)):
+            record[key] = [Path(v).name for v in value]
+        elif value:
+            record[key] = Path(value).name
     return {**record, **extra}

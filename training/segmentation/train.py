@@ -125,8 +125,10 @@ def default_postprocess(samples: list[SegSample]) -> PostprocessParams:
 def tune_postprocess(probs, samples, base: PostprocessParams) -> tuple[PostprocessParams, dict]:
     """Grid search of the thresholds on validation frames (SEG + detection F1)."""
     best, best_scores = base, _score(probs, samples, base)
-    grid = itertools.product((0.3, 0.5, 0.7), (0.3, 0.5, 0.7), (0.3, 0.5), (0.0, 0.1, 0.2))
-    for centre, edge, fg, split in grid:
+    grid = itertools.product(
+        (0.3, 0.5, 0.7), (0.3, 0.5, 0.7), (0.3, 0.5), (0.0, 0.1, 0.2), (False, True)
+    )
+    for centre, edge, fg, split, whole in grid:
         params = PostprocessParams(
             **{
                 **base.to_dict(),
@@ -134,6 +136,7 @@ def tune_postprocess(probs, samples, base: PostprocessParams) -> tuple[Postproce
                 "edge_threshold": edge,
                 "foreground_threshold": fg,
                 "centre_split": split,
+                "whole_foreground": whole,
             }
         )
         scores = _score(probs, samples, params)
