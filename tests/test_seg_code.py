@@ -116,6 +116,24 @@ def test_centre_split_separates_two_peaks_whose_seed_merged():
     assert one.max() == 1
 
 
+def test_whole_foreground_keeps_thin_protrusions_and_coreless_cells():
+    cell = np.zeros((60, 90), np.float32)
+    edge = np.zeros_like(cell)
+    cell[20:36, 10:26] = 1.0  # a cell body
+    edge[27:29, 26:70] = 1.0  # a protrusion 2 px wide, all "edge", 44 px long
+    edge[50:52, 20:80] = 1.0  # a thin cell with no core at all
+    centre = np.zeros_like(cell)
+    centre[26:30, 16:20] = 1.0
+    base = PostprocessParams(min_centre_size=4, min_cell_size=30, edge_distance=3)
+    cut = labels_from_probabilities(cell, edge, centre, base)
+    whole = labels_from_probabilities(cell, edge, centre, replace(base, whole_foreground=True))
+    assert cut[28, 27] == 1 and cut[28, 60] == 0 and cut[50, 50] == 0
+    assert whole.max() == 2
+    body = whole[28, 18]
+    assert body > 0 and whole[28, 69] == body  # the whole protrusion, to its tip
+    assert whole[50, 50] not in (0, body) and (whole == whole[50, 50]).sum() == 120
+
+
 def test_postprocess_empty_frame_gives_empty_mask():
     zeros = np.zeros((32, 32), np.float32)
     labels = labels_from_probabilities(zeros, zeros, zeros, PostprocessParams())
