@@ -7,6 +7,10 @@ uses the percentiles of the cell pixels of the *current frame* (so frames can be
 bleaching does not shift the input), and every crop is cut as a fixed window of `extent`
 pixels around the cell (larger cells: their bounding box) before being resized to `size`, so
 the network sees cell size as it is.
+
+Cutting and area-averaging are one compiled pass per cell that visits only the cell's
+bounding box; it reproduces torch's adaptive average pooling term for term (so crops are
+the same to the last bit as cutting the window and pooling it with torch).
 """
 
 from __future__ import annotations
@@ -29,10 +33,19 @@ def intensity_range(image: np.ndarray, compact: CompactLabels) -> tuple[float, f
     return float(lo), float(max(hi, lo + 1e-6))
 
 
-def _windows(table: pd.DataFrame, extent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    axes = AXES[len(extent)]
-    bmin = table[[f"bbox_min_{a}" for a in axes]].to_numpy(np.int64)
-    bmax = table[[f"bbox_max_{a}" for a in axes]].to_numpy(np.int64)
+def _boxes(table: pd.DataFrame, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bounding boxes (n, 3) as (z, y, x), inclusive min and exclusive max (2D: z in 0..1)."""
+    bmin, bmax = np.zeros((len(table), 3), np.int64), np.ones((len(table), 3), np.int64)
+    for k, axis in enumerate(AXES[ndim], start=3 - ndim):
+        bmin[:, k] = table[f"bbox_min_{axis}"].to_numpy(np.int64)
+        bmax[:, k] = table[f"bbox_max_{axis}"].to_numpy(np.int64)
+    return bmin, bmax
+
+
+def _windows(
+    bmin: np.ndarray, bmax: np.ndarray, extent: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and side (n, 3) of each cell's window: `extent` around it, or its whole box."""
     side = np.maximum(extent[None, :], bmax - bmin)
     start = (bmin + bmax) // 2 - side // 2
     return start, side
@@ -55,44 +68,102 @@ def cell_crops(
     if n == 0:
         return out
     lo, hi = intensity_range(image, compact)
-    start, side = _windows(table, np.asarray(extent, np.int64))
-    pad = (1,) if image.ndim == 2 else ()
+    scale = 1.0 / (hi - lo)
+    pad = (1,) * (3 - image.ndim)
+    bmin, bmax = _boxes(table, image.ndim)
+    start, side = _windows(bmin, bmax, np.asarray(pad + tuple(extent), np.int64))
     index3 = compact.index.reshape(pad + compact.index.shape)
     image3 = image.reshape(index3.shape)
+    size3 = np.asarray(pad + tuple(size), np.int64)
+    shrink = (side >= size3).all(axis=1)  # area averaging; otherwise linear interpolation
+    if shrink.any():
+        cells = np.flatnonzero(shrink)
+        pooled = _cut_pooled(index3, image3, cells, start, side, bmin, bmax, size3, lo, scale)
+        out[cells] = pooled.reshape(len(cells), *size)
     groups: dict[tuple[int, ...], list[int]] = {}
-    for k in range(n):
+    for k in np.flatnonzero(~shrink).tolist():
         groups.setdefault(tuple(side[k]), []).append(k)
     for shape_key, members in groups.items():
         cells = np.asarray(members, np.int64)
-        starts = np.zeros((len(cells), 3), np.int64)
-        starts[:, 3 - image.ndim :] = start[cells]
-        window = np.asarray(pad + shape_key, np.int64)
-        cut = _cut(index3, image3, cells, starts, window, lo, 1.0 / (hi - lo))
-        batch = torch.from_numpy(cut.reshape(len(cells), 1, *shape_key))
+        cut = _cut(index3, image3, cells, start, np.asarray(shape_key), bmin, bmax, lo, scale)
+        batch = torch.from_numpy(cut.reshape(len(cells), 1, *shape_key[3 - image.ndim :]))
         out[members] = _resize(batch, tuple(size))[:, 0].numpy()
     return out
 
 
 @numba.njit(cache=True, nogil=True)
-def _cut(index, image, cells, starts, side, lo, scale):  # pragma: no cover - compiled
-    """Windows (n, *side) around cells: their own pixels rescaled and lifted, others 0."""
-    out = np.zeros((len(cells), side[0], side[1], side[2]), np.float32)
-    depth, height, width = index.shape
+def _cut(index, image, cells, start, side, bmin, bmax, lo, scale):  # pragma: no cover
+    """Windows (n, *side) around `cells`: their own pixels rescaled and lifted, others 0."""
+    out = np.zeros((len(cells), side[0] * side[1] * side[2]), np.float32)
     for n in range(len(cells)):
-        label = cells[n] + 1
-        for a in range(side[0]):
-            z = starts[n, 0] + a
-            if z < 0 or z >= depth:
-                continue
-            for b in range(side[1]):
-                y = starts[n, 1] + b
-                if y < 0 or y >= height:
+        k = cells[n]
+        _cut_one(index, image, k + 1, start[k], side, bmin[k], bmax[k], out[n], lo, scale)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _cut_one(index, image, label, start, side, bmin, bmax, out, lo, scale):  # pragma: no cover
+    """Fill `out`, a zeroed flat window of shape `side` at `start`, with `label`'s pixels.
+
+    Only the label's box (bmin..bmax) is visited; its pixels are rescaled and lifted.
+    """
+    for z in range(max(bmin[0], start[0]), min(bmax[0], start[0] + side[0])):
+        for y in range(max(bmin[1], start[1]), min(bmax[1], start[1] + side[1])):
+            row = ((z - start[0]) * side[1] + y - start[1]) * side[2] - start[2]
+            for x in range(max(bmin[2], start[2]), min(bmax[2], start[2] + side[2])):
+                if index[z, y, x] == label:
+                    value = (float(image[z, y, x]) - lo) * scale
+                    out[row + x] = 0.1 + min(max(value, 0.0), 2.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _cut_pooled(index, image, cells, start, side, bmin, bmax, size, lo, scale):  # pragma: no cover
+    """`_cut` of each of `cells` (windows at least `size`) area-averaged down to `size`.
+
+    As torch's adaptive average pooling: output i of an axis of length L averages inputs
+    floor(i L / s) to ceil((i + 1) L / s) - 1, summed in float32 in row-major order and
+    divided by the span axis by axis. Outputs whose span misses the cell's box stay 0.
+    """
+    out = np.zeros((len(cells), size[0] * size[1] * size[2]), np.float32)
+    window = np.zeros(1, np.float32)
+    for n in range(len(cells)):
+        k = cells[n]
+        sd, sh, sw = side[k, 0], side[k, 1], side[k, 2]
+        if window.size < sd * sh * sw:
+            window = np.zeros(sd * sh * sw, np.float32)
+        window[:] = 0.0
+        _cut_one(index, image, k + 1, start[k], side[k], bmin[k], bmax[k], window, lo, scale)
+        lo_d, lo_h, lo_w = (
+            bmin[k, 0] - start[k, 0],
+            bmin[k, 1] - start[k, 1],
+            bmin[k, 2] - start[k, 2],
+        )
+        hi_d, hi_h, hi_w = (
+            bmax[k, 0] - start[k, 0],
+            bmax[k, 1] - start[k, 1],
+            bmax[k, 2] - start[k, 2],
+        )
+        for od in range(size[0]):
+            d0, d1 = (od * sd) // size[0], ((od + 1) * sd + size[0] - 1) // size[0]
+            if d1 <= lo_d or d0 >= hi_d:
+                continue  # the span misses the cell: all zeros
+            for oh in range(size[1]):
+                h0, h1 = (oh * sh) // size[1], ((oh + 1) * sh + size[1] - 1) // size[1]
+                if h1 <= lo_h or h0 >= hi_h:
                     continue
-                for c in range(side[2]):
-                    x = starts[n, 2] + c
-                    if 0 <= x < width and index[z, y, x] == label:
-                        value = (float(image[z, y, x]) - lo) * scale
-                        out[n, a, b, c] = 0.1 + min(max(value, 0.0), 2.0)
+                for ow in range(size[2]):
+                    w0, w1 = (ow * sw) // size[2], ((ow + 1) * sw + size[2] - 1) // size[2]
+                    if w1 <= lo_w or w0 >= hi_w:
+                        continue
+                    total = np.float32(0.0)
+                    for a in range(d0, d1):
+                        for b in range(h0, h1):
+                            row = (a * sh + b) * sw
+                            for c in range(w0, w1):
+                                total += window[row + c]
+                    total = total / np.float32(d1 - d0)
+                    total = total / np.float32(h1 - h0)
+                    out[n, (od * size[1] + oh) * size[2] + ow] = total / np.float32(w1 - w0)
     return out
 
 

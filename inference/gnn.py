@@ -1,4 +1,4 @@
-"""EdgeMPNN: the published edge-oriented message-passing network, in torch-geometric.
+"""EdgeMPNN: the published edge-oriented message-passing network, in plain torch.
 
 Nodes (cells) are encoded from hand-made features and the appearance vector; each candidate
 edge starts from its geometry, the |difference| and cosine similarity of its ends' inputs and
@@ -7,16 +7,21 @@ into a sigmoid weight of a GCN-normalised neighbour sum, over both edge directio
 hears about the frames before and after) and an edge update from the edge and its two ends.
 A classifier turns the final edge vector into one logit: "the target continues the source
 cell" (same track, or a daughter of a dividing source).
+
+The PDN convolution is torch-geometric's `PDNConv` written out in a few tensor operations:
+same parameters (names, shapes, initialisation) and the same arithmetic in the same order,
+so trained weights load unchanged and give the same logits to the last bit, without
+importing torch-geometric (over a second of start-up) and with less indexing overhead.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import PDNConv
 
 
 def mlp(sizes: list[int], last_relu: bool = True) -> nn.Sequential:
@@ -29,9 +34,81 @@ def mlp(sizes: list[int], last_relu: bool = True) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _ends(x: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> list[torch.Tensor]:
+    """x[src], x[dst] and their `_pair`, as the columns of an edge vector.
+
+    Without gradients the rows are gathered once by `index_select` (several times faster).
+    Training gathers them anew for each use, as before: the same values, but gradients
+    summed in the order the shipped models were trained with.
+    """
+    if torch.is_grad_enabled():
+        return [x[src], x[dst], *_pair(x[src], x[dst])]
+    x_s, x_d = x.index_select(0, src), x.index_select(0, dst)
+    return [x_s, x_d, *_pair(x_s, x_d)]
+
+
 def _pair(a: torch.Tensor, b: torch.Tensor) -> list[torch.Tensor]:
     """|a - b| and cosine similarity (one column) of row-aligned vectors."""
     return [(a - b).abs(), F.cosine_similarity(a, b, dim=1, eps=1e-6)[:, None]]
+
+
+def _glorot(weight: torch.Tensor) -> None:
+    """torch-geometric's `glorot`: uniform in +-sqrt(6 / (fan_in + fan_out))."""
+    bound = math.sqrt(6.0 / (weight.size(-2) + weight.size(-1)))
+    with torch.no_grad():
+        weight.uniform_(-bound, bound)
+
+
+class PDNConv(nn.Module):
+    """Pathfinder discovery convolution (Rathi et al. 2020), as torch-geometric's `PDNConv`.
+
+    x'_i = bias + sum over j in N(i) and i itself of w_ji / sqrt(d_i d_j) * (lin x_j), with
+    edge weights w = sigmoid(MLP(edge vector)), self loops of weight 1 and d the weighted
+    in-degree (GCN normalisation). Parameters are created and initialised exactly as there,
+    so a given seed gives the same network.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, edge_dim: int, hidden_channels: int
+    ) -> None:
+        super().__init__()
+        self.lin = nn.Linear(in_channels, out_channels, bias=False)
+        self.mlp = nn.Sequential(
+            nn.Linear(edge_dim, hidden_channels),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_channels, 1),
+            nn.Sigmoid(),
+        )
+        self.bias = nn.Parameter(torch.empty(out_channels))
+        for weight in (self.lin.weight, self.mlp[0].weight, self.mlp[2].weight):
+            _glorot(weight)
+        for bias in (self.mlp[0].bias, self.mlp[2].bias, self.bias):
+            nn.init.zeros_(bias)
+
+    def edge_weights(self, edge_attr: torch.Tensor) -> torch.Tensor:
+        """The weight in (0, 1) of each edge (E,) from its vector (E, edge_dim)."""
+        return self.mlp(edge_attr).squeeze(-1)
+
+    def forward(
+        self, x: torch.Tensor, source: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        """Convolve node vectors `x` (N, in) over the edges source -> target with `weight`.
+
+        The edges must hold no self loops (each node gets one of weight 1 here).
+        """
+        n = x.size(0)
+        loop = torch.arange(n, device=x.device)
+        row, col = torch.cat([source, loop]), torch.cat([target, loop])
+        weight = torch.cat([weight, weight.new_ones(n)])
+        degree = weight.new_zeros(n).scatter_add_(0, col, weight)
+        inv_sqrt = degree.pow_(-0.5)
+        inv_sqrt.masked_fill_(inv_sqrt == float("inf"), 0)
+        norm = inv_sqrt[row] * weight * inv_sqrt[col]
+        values = self.lin(x)
+        messages = norm.view(-1, 1) * values.index_select(0, row)
+        out = values.new_zeros(n, values.size(1))
+        out.scatter_add_(0, col.view(-1, 1).expand_as(messages), messages)
+        return out + self.bias
 
 
 class EdgeMPNN(nn.Module):
@@ -90,14 +167,13 @@ class EdgeMPNN(nn.Module):
         src, dst = edge_index
         raw = torch.cat([x, emb], dim=1) if self.encode_emb is not None else x
         h = self.encode(x, emb)
-        e = self.edge_init(
-            torch.cat(
-                [edge_attr, *_pair(raw[src], raw[dst]), h[src], h[dst], *_pair(h[src], h[dst])],
-                dim=1,
-            )
-        )
-        both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+        raw_pair = _ends(raw, src, dst)[2:]  # |difference| and cosine of the raw inputs
+        e = self.edge_init(torch.cat([edge_attr, *raw_pair, *_ends(h, src, dst)], dim=1))
+        # messages flow both ways: a cell hears about the frames before and after
+        source, target = torch.cat([src, dst]), torch.cat([dst, src])
         for conv, update in zip(self.convs, self.edge_updates, strict=True):
-            h = F.relu(conv(h, both, torch.cat([e, e], dim=0)))
-            e = update(torch.cat([e, h[src], h[dst], *_pair(h[src], h[dst])], dim=1))
+            # the MLP sees every edge twice, as in torch-geometric: a matrix product over
+            # E rows can round differently from one over 2E rows
+            h = F.relu(conv(h, source, target, conv.edge_weights(torch.cat([e, e]))))
+            e = update(torch.cat([e, *_ends(h, src, dst)], dim=1))
         return self.classify(e)[:, 0]

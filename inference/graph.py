@@ -76,40 +76,63 @@ class GraphSpec:
 
 @dataclass
 class FrameNodes:
-    """The cells of one frame: their feature table and appearance vectors (n, d)."""
+    """The cells of one frame: their feature table and appearance vectors (n, d).
+
+    `column` hands out the table's columns as float64 arrays, converted once: a frame is in
+    several windows, and pandas column access costs more than the arithmetic done with it.
+    """
 
     frame: int
     table: pd.DataFrame
     embedding: np.ndarray
+    _columns: dict[str, np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return len(self.table)
 
+    def column(self, name: str) -> np.ndarray:
+        """Column `name` of `table` as a float64 array (cached; do not modify it)."""
+        values = self._columns.get(name)
+        if values is None:
+            values = self._columns[name] = self.table[name].to_numpy(np.float64)
+        return values
 
-def positions(table: pd.DataFrame, spec: GraphSpec) -> np.ndarray:
-    """Centroids (n, ndim), scaled by the voxel spacing."""
+
+def _column(cells: pd.DataFrame | FrameNodes, name: str) -> np.ndarray:
+    if isinstance(cells, FrameNodes):
+        return cells.column(name)
+    return cells[name].to_numpy(np.float64)
+
+
+def positions(cells: pd.DataFrame | FrameNodes, spec: GraphSpec) -> np.ndarray:
+    """Centroids (n, ndim), scaled by the voxel spacing (`cells`: a table or its frame)."""
     axes = AXES[spec.ndim]
-    return table[[f"centroid_{a}" for a in axes]].to_numpy(np.float64) * np.asarray(spec.spacing)
+    centroid = np.stack([_column(cells, f"centroid_{a}") for a in axes], axis=1)
+    return centroid * np.asarray(spec.spacing)
 
 
-def node_matrix(table: pd.DataFrame, spec: GraphSpec) -> np.ndarray:
-    """Raw node features (n, F) in `NODE_FEATURES` order; intensities relative to the frame."""
+def node_matrix(cells: pd.DataFrame | FrameNodes, spec: GraphSpec) -> np.ndarray:
+    """Raw node features (n, F) in `NODE_FEATURES` order; intensities relative to the frame.
+
+    `cells` is a frame's feature table, or its `FrameNodes` (whose columns are cached).
+    """
     axes = AXES[spec.ndim]
-    level = float(table["mean_intensity"].median()) if len(table) else 1.0
+    if len(cells) == 0:
+        return np.zeros((0, len(NODE_FEATURES[spec.ndim])))
+    level = float(np.median(_column(cells, "mean_intensity")))
     level = level if level > 0 else 1.0
     columns = [
-        np.log(table["area"].to_numpy(np.float64)),
-        table["major_axis"].to_numpy(np.float64),
-        table["minor_axis"].to_numpy(np.float64),
-        table["elongation"].to_numpy(np.float64),
-        *(table[f"bbox_max_{a}"].to_numpy(np.float64) - table[f"bbox_min_{a}"] for a in axes),
-        *(
-            table[f"{s}_intensity"].to_numpy(np.float64) / level
-            for s in ("mean", "std", "min", "max")
-        ),
-        np.minimum(table["border_distance"].to_numpy(np.float64), 2 * spec.radius) / spec.radius,
+        np.log(_column(cells, "area")),
+        _column(cells, "major_axis"),
+        _column(cells, "minor_axis"),
+        _column(cells, "elongation"),
+        *(_column(cells, f"bbox_max_{a}") - _column(cells, f"bbox_min_{a}") for a in axes),
+        *(_column(cells, f"{s}_intensity") / level for s in ("mean", "std", "min", "max")),
+        np.minimum(_column(cells, "border_distance"), 2 * spec.radius) / spec.radius,
     ]
-    return np.stack(columns, axis=1) if len(table) else np.zeros((0, len(columns)))
+    return np.stack(columns, axis=1)
 
 
 def candidate_pairs(
@@ -141,12 +164,11 @@ def frame_pair_edges(
     src: FrameNodes, dst: FrameNodes, gap: int, spec: GraphSpec
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate edges src -> dst (`gap` frames apart): rows i, rows j, raw features (E, F)."""
-    pa, pb = positions(src.table, spec), positions(dst.table, spec)
+    pa, pb = positions(src, spec), positions(dst, spec)
     radius = spec.radius if gap == 1 else spec.radius_gap
     i, j, dist = candidate_pairs(pa, pb, radius, spec.max_candidates)
     shift = (pb[j] - pa[i]) / spec.radius
-    area_a = src.table["area"].to_numpy(np.float64)
-    area_b = dst.table["area"].to_numpy(np.float64)
+    area_a, area_b = src.column("area"), dst.column("area")
     if src.embedding.shape[1] and len(i):
         cosine = np.sum(src.embedding[i] * dst.embedding[j], axis=1)
     else:
@@ -184,7 +206,7 @@ def _scale(values: np.ndarray, mean: list[float], std: list[float]) -> torch.Ten
 def build_window(frames: list[FrameNodes], spec: GraphSpec, max_gap: int = 2) -> WindowGraph:
     """The graph over `frames` (consecutive): edges from every frame to the next `max_gap`."""
     offsets = np.cumsum([0] + [len(f) for f in frames])
-    node_raw = np.concatenate([node_matrix(f.table, spec) for f in frames]) if frames else None
+    node_raw = np.concatenate([node_matrix(f, spec) for f in frames]) if frames else None
     dim = frames[0].embedding.shape[1] if frames else 0
     emb = np.concatenate([f.embedding for f in frames]) if frames else np.zeros((0, dim))
     src_all, dst_all, feats, meta = [], [], [], []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from inference.errors import CTCError
+from inference.features import apply_lut
 from inference.io import Track
 from inference.solve import PairSolution
 
@@ -78,4 +79,4 @@ def relabel(index: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """A uint16 mask from a compact index image (0, 1..n) and the n track labels."""
     lut = np.zeros(len(labels) + 1, np.uint16)
     lut[1:] = labels
-    return lut[index]
+    return apply_lut(index, lut)

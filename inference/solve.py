@@ -71,10 +71,23 @@ class PairSolution:
         return np.bincount(direct, minlength=n_src)
 
 
+def _local_index(component: np.ndarray) -> np.ndarray:
+    """Rank of each node among the nodes of its component, in node order (0, 1, ...)."""
+    order = np.argsort(component, kind="stable")
+    counts = np.bincount(component)
+    first = np.cumsum(counts) - counts
+    local = np.empty(len(component), np.int64)
+    local[order] = np.arange(len(component)) - np.repeat(first, counts)
+    return local
+
+
 def _match(rows: np.ndarray, cols: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Indices of the chosen edges of a maximum-weight matching (weights all > 0).
 
-    Each (row, column) pair occurs at most once. Groups of one edge are taken as they are.
+    Each (row, column) pair occurs at most once. Every connected group of candidates is
+    solved on its own (groups of one edge are taken as they are); the rows and columns of a
+    group keep their order, so each group's cost matrix, and so its solution, does not
+    depend on what else is in the frame.
     """
     if len(rows) == 0:
         return np.zeros(0, np.int64)
@@ -83,23 +96,27 @@ def _match(rows: np.ndarray, cols: np.ndarray, weight: np.ndarray) -> np.ndarray
     n_r = len(r_ids)
     graph = coo_matrix((np.ones(len(rows)), (r_inv, c_inv + n_r)), shape=(n_r + len(c_ids),) * 2)
     _, component = connected_components(graph, directed=False)
-    chosen: list[int] = []
-    edge_comp = component[r_inv]
+    row_comp, col_comp = component[:n_r], component[n_r:]
+    local_r, local_c = _local_index(row_comp)[r_inv], _local_index(col_comp)[c_inv]
+    n_rows = np.bincount(row_comp, minlength=component.max() + 1)
+    n_cols = np.bincount(col_comp, minlength=component.max() + 1)
+    edge_comp = row_comp[r_inv]
     order = np.argsort(edge_comp, kind="stable")
     bounds = np.flatnonzero(np.r_[True, np.diff(edge_comp[order]) != 0, True])
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    chosen: list[int] = []
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         members = order[a:b]
-        if len(members) == 1:
+        if b - a == 1:
             chosen.append(int(members[0]))
             continue
-        ur, ri = np.unique(r_inv[members], return_inverse=True)
-        uc, ci = np.unique(c_inv[members], return_inverse=True)
-        cost = np.zeros((len(ur), len(uc)))
-        best = np.full((len(ur), len(uc)), -1, np.int64)
+        group = edge_comp[members[0]]
+        ri, ci = local_r[members], local_c[members]
+        cost = np.zeros((n_rows[group], n_cols[group]))
+        best = np.full(cost.shape, -1, np.int64)
         cost[ri, ci] = -weight[members]  # (row, column) pairs are unique
         best[ri, ci] = members
-        rr, cc = linear_sum_assignment(cost)
-        chosen += [int(best[r, c]) for r, c in zip(rr, cc, strict=True) if best[r, c] >= 0]
+        picked = best[linear_sum_assignment(cost)]
+        chosen += picked[picked >= 0].tolist()
     return np.asarray(sorted(chosen), np.int64)
 
 

@@ -9,11 +9,17 @@ labels assigned and its result mask handed on (to `write_result`). At most about
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+import torch
 
 from inference.errors import CTCError
 from inference.graph import FrameNodes
@@ -22,6 +28,8 @@ from inference.lineage import LineageBuilder, relabel
 from inference.progress import progress
 from inference.solve import Links, solve_pair
 from inference.tracker import Tracker
+
+T = TypeVar("T")
 
 
 class EdgeScores:
@@ -66,11 +74,16 @@ def track_stream(
     tracker: Tracker,
     lineage: LineageBuilder,
     observe: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
+    *,
+    prefetch: int = 0,
 ) -> Iterator[np.ndarray]:
     """Yield the result mask of every frame in order; `lineage` holds the tracks at the end.
 
     `images` and `masks` must have the same length and shapes (see `check_inputs`).
     `observe`, if given, gets each frame's feature table and its cells' track labels.
+    With `prefetch` > 0, frames are read and their cells measured and embedded in a
+    background thread, at most `prefetch` frames ahead (the results are the same; on two
+    or more free cores it runs alongside the GNN and the solver).
     """
     nodes: dict[int, FrameNodes] = {}
     index: dict[int, np.ndarray] = {}
@@ -111,11 +124,9 @@ def track_stream(
             scores.drop_before(t - 2)
 
     n = 0
-    for t, (image, mask) in enumerate(zip(images, masks, strict=True)):
-        if image.shape != mask.shape:
-            raise CTCError(f"frame {t}: mask shape {mask.shape} differs from image {image.shape}")
-        nodes[t], compact = tracker.nodes(image, mask, t)
-        index[t] = compact.index
+    measured = _measured(images, masks, tracker)
+    for t, frame_nodes, frame_index in _background(measured, prefetch) if prefetch else measured:
+        nodes[t], index[t] = frame_nodes, frame_index
         n = t + 1
         if n - start == tracker.window:
             scores.add(*tracker.score([nodes[k] for k in range(start, n)]))
@@ -126,6 +137,60 @@ def track_stream(
     if scored_until < n and n - start >= 2:
         scores.add(*tracker.score([nodes[k] for k in range(start, n)]))
     yield from solve_up_to(n - 1)
+
+
+def _measured(
+    images: Iterable[np.ndarray], masks: Iterable[np.ndarray], tracker: Tracker
+) -> Iterator[tuple[int, FrameNodes, np.ndarray]]:
+    """Per frame: its index, its cells (`Tracker.nodes`) and its compact label image."""
+    for t, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        if image.shape != mask.shape:
+            raise CTCError(f"frame {t}: mask shape {mask.shape} differs from image {image.shape}")
+        frame_nodes, compact = tracker.nodes(image, mask, t)
+        yield t, frame_nodes, compact.index
+
+
+def _background(items: Iterable[T], depth: int) -> Iterator[T]:
+    """Yield `items`, produced by a worker thread at most `depth` items ahead.
+
+    An exception in the worker is raised here, at the item where it occurred; when the
+    consumer stops early the worker stops too.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((None, exc))
+
+    worker = threading.Thread(target=work, name="gnntrack-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def check_inputs(images: FrameSequence, masks: MaskSequence, tracker: Tracker) -> None:
@@ -151,32 +216,76 @@ def track_sequence(
     *,
     overwrite: bool = False,
     features_csv: str | Path | None = None,
+    prefetch: int | None = None,
 ) -> list[Track]:
     """Track `masks` (a mask folder, or label frames from a segmenter) and write a CTC result.
 
     The result folder (`mask###.tif`, `res_track.txt`) appears only when complete. With
     `features_csv`, the cell feature table (one row per cell and frame, plus its `track`
     label) is written there as well, frame by frame. Returns the tracks written.
+
+    Masks read from a folder are linked with one torch thread (unless OMP_NUM_THREADS says
+    otherwise): the network passes are too small for intra-op threads to pay, and those
+    spin and stall whenever another job holds a core (linking then slows down tenfold).
+    Instead, where two cores are free (`prefetch` None: judged from the load average),
+    frames are read and embedded in a second thread (`prefetch` frames ahead, see
+    `track_stream`). Masks from a segmenter keep the caller's settings and one thread.
     """
-    if isinstance(masks, MaskSequence):
+    from_files = isinstance(masks, MaskSequence)
+    if from_files:
         check_inputs(images, masks, tracker)
         masks = _checked(masks)
     else:
         tracker.check_ndim(images.ndim, images.folder)
+    if prefetch is None:
+        prefetch = 2 if from_files and _free_cores() >= 1.5 else 0
     lineage = LineageBuilder()
     n = len(images)
     observe = _FeatureWriter(features_csv) if features_csv is not None else None
-    stream = track_stream(images, masks, tracker, lineage, observe)
-    write_result(
-        out_dir, progress(stream, n, "track"), _LazyTracks(lineage), n_frames=n, overwrite=overwrite
-    )
+    threads = 1 if from_files and "OMP_NUM_THREADS" not in os.environ else None
+    with _torch_threads(threads):
+        stream = track_stream(images, masks, tracker, lineage, observe, prefetch=prefetch)
+        write_result(
+            out_dir,
+            progress(stream, n, "track"),
+            _LazyTracks(lineage),
+            n_frames=n,
+            overwrite=overwrite,
+        )
     return lineage.tracks()
+
+
+def _free_cores() -> float:
+    """CPU cores this process may run on, less the load average (jobs running or waiting)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # unknown: assume busy, one thread is never worse
+        load = float(cores)
+    return cores - load
+
+
+@contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with `count` torch intra-op threads (None: unchanged), then restore."""
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _checked(masks: MaskSequence) -> Iterator[np.ndarray]:
     """The frames of `masks`; a negative label is a CTCError naming its file."""
     for position, mask in enumerate(masks):
-        if mask.size and mask.min() < 0:
+        if mask.dtype.kind == "i" and mask.size and mask.min() < 0:
             raise CTCError(
                 f"negative label {mask.min()} in a label mask", masks.frames[position].path
             )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from skimage.measure import regionprops_table
 
-from inference.crops import cell_crops, crop_geometry
+from inference.crops import cell_crops, crop_geometry, intensity_range
 from inference.errors import CTCError
 from inference.features import compact_labels, feature_columns, frame_features
+from inference.moments import cell_moments
 
 
 def _blobs(shape: tuple[int, ...], labels: list[int], seed: int = 0) -> np.ndarray:
@@ -107,3 +110,66 @@ def test_crop_of_a_cell_larger_than_the_window_is_resized():
     assert crops.shape == (1, 16, 16)
     column = crops[0, :, 8]
     assert (np.diff(column) >= 0).all() and column[-1] > column[0]  # the whole gradient fits
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int32", "uint32", "int64"])
+def test_compact_labels_of_every_integer_type(dtype):
+    mask = _blobs((40, 50), [1, 5, 77])
+    compact = compact_labels(mask.astype(dtype))
+    values, inverse = np.unique(mask, return_inverse=True)
+    np.testing.assert_array_equal(compact.labels, values[1:])
+    np.testing.assert_array_equal(compact.index, inverse.reshape(mask.shape))
+    assert compact.index.dtype == np.int32
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "float32"])
+def test_2d_moments_are_the_3d_ones_of_a_single_slice(dtype):
+    mask = _blobs((70, 90), list(range(1, 12)), seed=4)
+    image = np.random.default_rng(5).uniform(0, 3000, size=mask.shape).astype(dtype)
+    compact = compact_labels(mask)
+    flat = cell_moments(compact.index, image, compact.count)
+    slab = cell_moments(compact.index[None], image[None], compact.count)
+    for name in ("area", "sums", "products", "box_min", "box_max", "value_sum", "value_min"):
+        np.testing.assert_array_equal(getattr(flat, name), getattr(slab, name), err_msg=name)
+    np.testing.assert_array_equal(flat.value_squares, slab.value_squares)
+
+
+def _torch_crops(image, compact, table, extent, size):
+    """The crops as cutting each window out and pooling it with torch (the reference)."""
+    lo, hi = intensity_range(image, compact)
+    axes = "zyx"[-image.ndim :]
+    pool = F.adaptive_avg_pool2d if image.ndim == 2 else F.adaptive_avg_pool3d
+    out = []
+    for k, row in enumerate(table.itertuples()):
+        bmin = np.array([getattr(row, f"bbox_min_{a}") for a in axes], int)
+        bmax = np.array([getattr(row, f"bbox_max_{a}") for a in axes], int)
+        side = np.maximum(extent, bmax - bmin)
+        start = (bmin + bmax) // 2 - side // 2
+        src = tuple(
+            slice(max(s, 0), min(s + w, n))
+            for s, w, n in zip(start, side, image.shape, strict=True)
+        )
+        dst = tuple(slice(a.start - s, a.stop - s) for a, s in zip(src, start, strict=True))
+        values = (image[src].astype(np.float64) - lo) * (1.0 / (hi - lo))
+        window = np.zeros(side, np.float32)
+        window[dst] = np.where(compact.index[src] == k + 1, 0.1 + np.clip(values, 0, 2), 0)
+        out.append(pool(torch.from_numpy(window)[None, None], size)[0, 0].numpy())
+    return np.stack(out)
+
+
+@pytest.mark.parametrize(
+    ("shape", "extent", "size"),
+    [
+        ((90, 100), (30, 30), (16, 16)),
+        ((90, 100), (23, 37), (16, 11)),
+        ((12, 60, 70), (5, 30, 30), (5, 16, 16)),
+    ],
+)
+def test_crops_pool_as_torch_does_to_the_last_bit(shape, extent, size):
+    mask = _blobs(shape, list(range(1, 9)), seed=7)
+    mask[: shape[0] // 3] = np.where(mask[: shape[0] // 3] > 0, 3, 0)  # a large cell too
+    image = np.random.default_rng(8).integers(0, 4000, size=shape).astype(np.uint16)
+    compact = compact_labels(mask)
+    table = frame_features(mask, image, 0, compact)
+    crops = cell_crops(image, compact, table, extent, size)
+    np.testing.assert_array_equal(crops, _torch_crops(image, compact, table, extent, size))

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from inference.embedding import Embedder, ResNet
+from inference.embedding import Embedder, ResNet, inference_copy
 from inference.features import feature_columns
-from inference.gnn import EdgeMPNN
+from inference.gnn import EdgeMPNN, PDNConv
 from inference.graph import (
     EDGE_FEATURES,
     NODE_FEATURES,
@@ -115,3 +115,64 @@ def test_resnet_gives_unit_vectors_and_round_trips(tmp_path, ndim, size):
     loaded = Embedder.from_folder(tmp_path / "emb")
     np.testing.assert_allclose(loaded.embed_crops(crops), vectors, atol=1e-6)
     assert loaded.sha256 and loaded.extent == size
+
+
+def _random_graph(n: int, edges: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Node indices (src, dst) of `edges` random edges between distinct nodes."""
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, n, (edges,), generator=g)
+    dst = (src + 1 + torch.randint(0, n - 1, (edges,), generator=g)) % n
+    return src, dst
+
+
+@pytest.mark.parametrize(("n", "edges"), [(5, 3), (60, 400), (700, 5000)])
+def test_pdn_conv_is_torch_geometrics(n, edges):
+    pyg = pytest.importorskip("torch_geometric.nn")
+    torch.manual_seed(3)
+    ref = pyg.PDNConv(32, 32, 64, hidden_channels=32)
+    torch.manual_seed(3)
+    ours = PDNConv(32, 32, 64, hidden_channels=32)
+    # same parameters, drawn the same way: a seed gives the same network
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    for key, value in ref.state_dict().items():
+        assert torch.equal(ours.state_dict()[key], value), key
+    src, dst = _random_graph(n, edges, seed=n)
+    x, edge_attr = torch.randn(n, 32), torch.randn(2 * edges, 64)
+    both = torch.stack([torch.cat([src, dst]), torch.cat([dst, src])])
+    with torch.no_grad():
+        expected = ref(x, both, edge_attr)
+        got = ours(x, both[0], both[1], ours.edge_weights(edge_attr))
+    assert torch.equal(got, expected)  # the same arithmetic, bit for bit
+
+
+def test_edge_mpnn_inference_and_training_paths_agree():
+    torch.manual_seed(0)
+    model = EdgeMPNN(11, 8, 4, blocks=2)
+    src, dst = _random_graph(40, 150, seed=1)
+    args = (torch.randn(40, 11), torch.randn(40, 4), torch.stack([src, dst]), torch.randn(150, 8))
+    with torch.no_grad():
+        fast = model(*args)
+    assert torch.equal(model(*args).detach(), fast)
+
+
+@pytest.mark.parametrize(("ndim", "size"), [(2, (16, 16)), (3, (6, 16, 16))])
+def test_inference_copy_of_the_embedding_agrees_and_follows_weight_changes(ndim, size):
+    torch.manual_seed(0)
+    model = ResNet(ndim, channels=(4, 8), blocks=(1, 1), dim=8)
+    for module in model.modules():  # batch norms with statistics of their own
+        if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+    model.eval()
+    crops = np.random.default_rng(0).random((7, *size)).astype(np.float32)
+    embedder = Embedder(model, size, size, "")
+    with torch.no_grad():
+        plain = model(torch.from_numpy(crops)[:, None]).numpy()
+    np.testing.assert_allclose(embedder.embed_crops(crops), plain, atol=1e-5)
+    fast = inference_copy(model)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in fast.modules())
+    with torch.no_grad():
+        model.head.weight.mul_(-1.0)  # an in-place update, as by an optimiser step
+        changed = model(torch.from_numpy(crops)[:, None]).numpy()
+    np.testing.assert_allclose(embedder.embed_crops(crops), changed, atol=1e-5)

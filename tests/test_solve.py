@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.optimize import linear_sum_assignment
 
 from inference.io import write_result
 from inference.lineage import LineageBuilder, relabel
-from inference.solve import Links, SolverParams, solve_pair
+from inference.solve import Links, SolverParams, _match, solve_pair
 from inference.validate import is_valid, validate_result
 
 NONE = np.zeros(0, np.int64)
@@ -97,6 +98,26 @@ def test_random_scores_always_give_a_consistent_solution():
         allowed = {(i, j, False) for i, j, w in triples if w > 0}
         allowed |= {(i, j, True) for i, j, w in gap_triples}
         assert chosen <= allowed
+
+
+def test_matching_by_groups_is_a_maximum_weight_matching():
+    # solving each connected group of candidates alone loses nothing against one assignment
+    # over the whole frame pair (zero weight = no edge)
+    rng = np.random.default_rng(1)
+    for trial in range(300):
+        n_rows, n_cols = rng.integers(1, 25, size=2)
+        pairs = np.argwhere(rng.random((n_rows, n_cols)) < rng.uniform(0.02, 0.4))
+        rng.shuffle(pairs)
+        weight = rng.uniform(0.01, 5.0, len(pairs))
+        if trial % 3 == 0:
+            weight = np.round(weight) + 1.0  # ties
+        chosen = _match(pairs[:, 0], pairs[:, 1], weight)
+        rows, cols = pairs[chosen, 0], pairs[chosen, 1]
+        assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
+        full = np.zeros((n_rows, n_cols))
+        full[pairs[:, 0], pairs[:, 1]] = weight
+        r, c = linear_sum_assignment(full, maximize=True)
+        np.testing.assert_allclose(weight[chosen].sum(), full[r, c].sum())
 
 
 def test_lineage_labels_divisions_and_gaps(tmp_path):

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from inference.cli import main
 from inference.embedding import Embedder, ResNet
+from inference.errors import CTCError
 from inference.evaluate import evaluate
 from inference.gnn import EdgeMPNN
 from inference.graph import EDGE_FEATURES, NODE_FEATURES, GraphSpec
@@ -111,7 +112,8 @@ def test_track_writes_a_valid_result_that_scores_well(data):
     assert code == 2 and "--overwrite" in output
 
 
-def test_frames_are_streamed_with_bounded_look_ahead(data):
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_frames_are_streamed_with_bounded_look_ahead(data, prefetch):
     tracker = Tracker.from_folder(data["params"])
     images = open_images(data["test"] / "01")
     masks = open_masks(data["test"] / "01_GT/TRA")
@@ -123,10 +125,57 @@ def test_frames_are_streamed_with_bounded_look_ahead(data):
             yield mask
 
     ahead = []
-    for emitted, _ in enumerate(track_stream(images, counted(), tracker, LineageBuilder())):
+    lineage = LineageBuilder()
+    stream = track_stream(images, counted(), tracker, lineage, prefetch=prefetch)
+    results = []
+    for emitted, result in enumerate(stream):
         ahead.append(len(read) - emitted)
+        results.append(result)
     assert len(ahead) == len(images)
-    assert max(ahead) <= tracker.window + tracker.stride
+    # the background thread reads at most `prefetch` frames, plus the one it holds, ahead
+    assert max(ahead) <= tracker.window + tracker.stride + (prefetch + 1 if prefetch else 0)
+    serial = LineageBuilder()
+    for got, expected in zip(results, track_stream(images, masks, tracker, serial), strict=True):
+        np.testing.assert_array_equal(got, expected)  # a second thread changes nothing
+    assert lineage.tracks() == serial.tracks()
+
+
+def test_an_error_while_prefetching_is_raised_in_order(data):
+    tracker = Tracker.from_folder(data["params"])
+    images = open_images(data["test"] / "01")
+    masks = list(open_masks(data["test"] / "01_GT/TRA"))
+    masks[9] = np.pad(masks[9], (0, 2))
+    emitted = []
+    with pytest.raises(CTCError, match="frame 9: mask shape"):
+        for result in track_stream(images, masks, tracker, LineageBuilder(), prefetch=2):
+            emitted.append(result)
+    assert len(emitted) <= 9
+
+
+def test_result_masks_are_lzw_compressed_uint16_that_every_reader_takes(data):
+    from PIL import Image
+
+    out = data["root"] / "res_lzw"
+    threads = torch.get_num_threads()
+    code, output = _track(
+        [
+            str(data["test"] / "01"),
+            "--masks",
+            str(data["test"] / "01_GT/TRA"),
+            "--model",
+            str(data["params"]),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, output
+    assert torch.get_num_threads() == threads  # linking's single thread is given back
+    with tifffile.TiffFile(out / "mask003.tif") as tif:
+        page = tif.pages[0]
+        assert page.compression == tifffile.COMPRESSION.LZW
+        assert page.dtype == np.uint16
+        pixels = page.asarray()
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "mask003.tif")), pixels)
 
 
 def test_empty_frames_and_skipped_label_numbers(data):
@@ -401,4 +450,4 @@ def test_extra_datasets_add_training_data(data):
     assert result.exit_code == 0, result.output
     assert "29 training and 3 validation frames" in result.output  # 13 + 16 of the extra
     config = json.loads((params / "tracker/config.json").read_text())
-    assert config["training"]["extra"] == [str(data["test"])]
+    assert config["training"]["extra"] == [data["test"].name]  # names, not local paths
