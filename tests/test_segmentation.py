@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import torch
 from click.testing import CliRunner
 
 from inference.cli import main
@@ -85,6 +86,24 @@ def test_training_is_deterministic(dataset, tmp_path):
         assert CliRunner().invoke(main, args).exit_code == 0
         digests.append(json.loads((tmp_path / name / "config.json").read_text())["weights"])
     assert digests[0]["sha256"] == digests[1]["sha256"]
+
+
+def test_init_continues_from_a_model_and_refuses_another_network(dataset, trained, tmp_path):
+    base = ["train-seg", str(dataset), "--train-frames", "0:9", "--val-frames", "9:12",
+            "--iterations", "2", "--batch-size", "2", "--patch", "96,96", "--depth", "2",
+            "--lr", "1e-9", "--init", str(trained)]  # fmt: skip
+    run = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "more")])
+    assert run.exit_code == 0, run.output
+    config = json.loads((tmp_path / "more" / "config.json").read_text())
+    assert config["training"]["data"]["init"] == trained.name
+    before = torch.load(trained / "weights.pt", weights_only=True)
+    after = torch.load(tmp_path / "more" / "weights.pt", weights_only=True)
+    key = next(k for k in before if k.endswith("weight"))
+    torch.testing.assert_close(after[key], before[key], atol=1e-6, rtol=0)  # lr ~0: kept
+    for wrong in (["--depth", "3"], ["--gamma", "0.5"], ["--scale", "0.5"]):
+        run = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "bad"), *wrong])
+        assert run.exit_code != 0 and "--init model" in run.output, wrong
+        assert not (tmp_path / "bad").exists()
 
 
 def test_empty_frames_give_empty_masks(trained, tmp_path):

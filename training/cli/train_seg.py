@@ -9,6 +9,8 @@ import click
 
 from inference.cli.options import overwrite_option
 from inference.errors import CTCError
+from inference.model_folder import load_model_folder
+from inference.segment import MODEL_KIND
 from training.segmentation.data import load_samples
 from training.segmentation.train import SegTrainConfig, train_segmentation
 
@@ -33,6 +35,33 @@ def _ints(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.split(","))
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _initial_weights(folder: Path, cfg: SegTrainConfig) -> dict:
+    """The weights of model `folder`, refused unless it is the network `cfg` would build."""
+    config, state = load_model_folder(folder, MODEL_KIND)
+    wanted = {
+        "ndim": cfg.ndim,
+        "in_channels": cfg.context_frames + 1,
+        "base_channels": cfg.base_channels,
+        "depth": cfg.depth,
+        "pool_z": list(cfg.pool_z) if cfg.pool_z is not None else None,
+    }
+    arch = dict(config.get("architecture", {}))
+    if arch.get("pool_z") is not None:
+        arch["pool_z"] = list(arch["pool_z"])
+    if arch != wanted:
+        raise CTCError(f"--init model is {arch}, this run builds {wanted}", folder)
+    theirs = {"low": 1.0, "high": 99.8, "gamma": 1.0, **config.get("normalization", {})}
+    ours = {"low": 1.0, "high": 99.8, "gamma": 1.0, **cfg.normalization}
+    if theirs != ours:
+        raise CTCError(
+            f"--init model normalises {theirs}, this run {ours}: pass its --gamma", folder
+        )
+    scale = float(config.get("inference", {}).get("scale", 1.0))
+    if scale != cfg.scale:
+        raise CTCError(f"--init model works at --scale {scale}, this run at {cfg.scale}", folder)
+    return state
 
 
 @click.command("train-seg")
@@ -78,6 +107,13 @@ def _ints(text: str) -> tuple[int, ...]:
     show_default=True,
     help="Intensity gamma after percentile normalisation; < 1 lifts faint cells.",
 )
+@click.option(
+    "--init",
+    "init_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Start from this segmentation model folder's weights (same architecture and "
+    "normalisation): trains a CPU model longer in pieces, or fine-tunes on new data.",
+)
 @click.option("--seed", default=0, show_default=True)
 @overwrite_option
 def train_seg(
@@ -98,6 +134,7 @@ def train_seg(
     val_every,
     scale,
     gamma,
+    init_dir,
     seed,
     overwrite,
 ) -> None:
@@ -130,6 +167,7 @@ def train_seg(
         margin=(32,) * 2 if ndim == 2 else (8, 32, 32),
         normalization={"low": 1.0, "high": 99.8, "gamma": gamma},
     )
+    init_state = _initial_weights(init_dir, cfg) if init_dir is not None else None
     everything = load_samples(
         dataset, seq, context_frames=context_frames, normalization=cfg.normalization
     )
@@ -159,6 +197,8 @@ def train_seg(
         "val_frames": val_frames,
         "extra": [f"{d.name}/{q}" for d, q in extra_sequences],
     }
+    if init_dir is not None:
+        description["init"] = Path(init_dir).name
     config = train_segmentation(
         train,
         val,
@@ -166,6 +206,7 @@ def train_seg(
         out,
         data_description=description,
         overwrite=overwrite,
+        init_state=init_state,
         log=lambda m: click.echo(m, err=True),
     )
     v = config["training"]["validation"]

@@ -157,12 +157,19 @@ def train_segmentation(
     data_description: dict[str, Any],
     overwrite: bool = False,
     log: Callable[[str], None] = print,
+    init_state: dict | None = None,
 ) -> dict[str, Any]:
-    """Train, select the best validation checkpoint, tune thresholds, write the model folder."""
+    """Train, select the best validation checkpoint, tune thresholds, write the model folder.
+
+    `init_state`: weights to start from (e.g. an earlier run's), instead of random ones.
+    """
     rng = _seed_everything(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     in_channels = cfg.context_frames + 1
-    model = UNet(cfg.ndim, in_channels, cfg.base_channels, cfg.depth, cfg.pool_z).to(device)
+    model = UNet(cfg.ndim, in_channels, cfg.base_channels, cfg.depth, cfg.pool_z)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    model = model.to(device)
     if cfg.ndim == 2:
         model = model.to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
