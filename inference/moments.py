@@ -31,7 +31,8 @@ class Moments:
 
 
 @numba.njit(cache=True, nogil=True)
-def _accumulate(index, image, n):  # pragma: no cover - compiled
+def _zeroed(n):  # pragma: no cover - compiled
+    """Empty accumulators for `n` cells: area, sums, products, box min/max, intensity stats."""
     area = np.zeros(n)
     sums = np.zeros((n, 3))
     products = np.zeros((n, 3, 3))
@@ -40,6 +41,12 @@ def _accumulate(index, image, n):  # pragma: no cover - compiled
     stats = np.zeros((n, 4))  # sum, sum of squares, min, max
     stats[:, 2] = np.inf
     stats[:, 3] = -np.inf
+    return area, sums, products, box_min, box_max, stats
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate(index, image, n):  # pragma: no cover - compiled
+    area, sums, products, box_min, box_max, stats = _zeroed(n)
     depth, height, width = index.shape
     for z in range(depth):
         for y in range(height):
@@ -73,14 +80,7 @@ def _accumulate_2d(index, image, n):  # pragma: no cover - compiled
 
     `cell_moments` fills those in; kept out of here as array expressions compile slowly.
     """
-    area = np.zeros(n)
-    sums = np.zeros((n, 3))
-    products = np.zeros((n, 3, 3))
-    box_min = np.full((n, 3), 1 << 30, np.int64)
-    box_max = np.full((n, 3), -1, np.int64)
-    stats = np.zeros((n, 4))  # sum, sum of squares, min, max
-    stats[:, 2] = np.inf
-    stats[:, 3] = -np.inf
+    area, sums, products, box_min, box_max, stats = _zeroed(n)
     height, width = index.shape
     for y in range(height):
         fy = float(y)

@@ -80,35 +80,22 @@ def _copy_masks(src: Path, dst: Path, change) -> Path:
     return dst
 
 
+def _track_gt(data, out: Path) -> tuple[int, str]:
+    """`gnntrack track` of the test sequence's GT masks into `out`."""
+    seq, masks = data["test"] / "01", data["test"] / "01_GT/TRA"
+    args = [str(seq), "--masks", str(masks), "--model", str(data["params"]), "--out", str(out)]
+    return _track(args)
+
+
 def test_track_writes_a_valid_result_that_scores_well(data):
     out = data["root"] / "res"
-    code, output = _track(
-        [
-            str(data["test"] / "01"),
-            "--masks",
-            str(data["test"] / "01_GT/TRA"),
-            "--model",
-            str(data["params"]),
-            "--out",
-            str(out),
-        ]
-    )
+    code, output = _track_gt(data, out)
     assert code == 0, output
     assert is_valid(validate_result(out))
     scores = evaluate(out, data["test"] / "01_GT", ["TRA", "DET", "LNK"])
     assert scores["DET"] == 1.0  # GT masks: every cell is found
     assert scores["TRA"] >= 0.97 and scores["LNK"] >= 0.95
-    code, output = _track(
-        [
-            str(data["test"] / "01"),
-            "--masks",
-            str(data["test"] / "01_GT/TRA"),
-            "--model",
-            str(data["params"]),
-            "--out",
-            str(out),
-        ]
-    )
+    code, output = _track_gt(data, out)
     assert code == 2 and "--overwrite" in output
 
 
@@ -157,17 +144,7 @@ def test_result_masks_are_lzw_compressed_uint16_that_every_reader_takes(data):
 
     out = data["root"] / "res_lzw"
     threads = torch.get_num_threads()
-    code, output = _track(
-        [
-            str(data["test"] / "01"),
-            "--masks",
-            str(data["test"] / "01_GT/TRA"),
-            "--model",
-            str(data["params"]),
-            "--out",
-            str(out),
-        ]
-    )
+    code, output = _track_gt(data, out)
     assert code == 0, output
     assert torch.get_num_threads() == threads  # linking's single thread is given back
     with tifffile.TiffFile(out / "mask003.tif") as tif:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from inference.cli.options import existing_dir, overwrite_option
+from inference.cli.options import existing_dir, overwrite_option, result_out_option
 
 
 @click.command()
@@ -60,13 +60,7 @@ def export(res_dir: str, out: str, fmt: str, edges_csv: str | None, overwrite: b
     help="The label masks the graph's seg ids refer to (mask000.tif ..., e.g. the exported "
     "result).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=str),
-    help="Result folder to write (CTC RES layout).",
-)
+@result_out_option
 @click.option(
     "--seg-prop",
     help="Node property holding each cell's mask label [default: from the GEFF, else seg_id].",

@@ -12,6 +12,14 @@ overwrite_option = click.option(
 
 existing_dir = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=str)
 
+result_out_option = click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=str),
+    help="Result folder to write (CTC RES layout).",
+)
+
 edges_option = click.option(
     "--edges",
     "edges_csv",

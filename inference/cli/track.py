@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from inference.cli.options import edges_option, existing_dir, overwrite_option
+from inference.cli.options import edges_option, existing_dir, overwrite_option, result_out_option
 from inference.edges import track_with_edges
 from inference.io import open_images, open_masks
 from inference.tracker import Tracker
@@ -26,13 +26,7 @@ from inference.tracker import Tracker
     type=existing_dir,
     help="Model folder with tracker/ and embedding/, e.g. parameters/Fluo-N2DH-SIM+.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=str),
-    help="Result folder to write (CTC RES layout).",
-)
+@result_out_option
 @click.option(
     "--features",
     "features_csv",
