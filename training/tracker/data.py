@@ -111,11 +111,13 @@ def fit_statistics(sequences: list[Sequence], spec: GraphSpec) -> GraphSpec:
 
 @dataclass
 class LabelledGraph:
-    """A window graph with a 0/1 label per edge and whether the edge is mother -> daughter."""
+    """A window graph with a 0/1 label per edge, whether the edge is mother -> daughter, and
+    whether its label is known (False where an end is a detection no marker claims)."""
 
     graph: WindowGraph
     labels: torch.Tensor
     daughter: torch.Tensor
+    known: torch.Tensor
 
     def to(self, device: torch.device) -> LabelledGraph:
         """The same graph with its tensors on `device`."""
@@ -127,15 +129,24 @@ class LabelledGraph:
             g.edge_attr.to(device),
             g.edges,
         )
-        return LabelledGraph(moved, self.labels.to(device), self.daughter.to(device))
+        return LabelledGraph(
+            moved, self.labels.to(device), self.daughter.to(device), self.known.to(device)
+        )
 
 
 def labelled_window(frames: list[TrackedNodes], lineage: Lineage, spec: GraphSpec) -> LabelledGraph:
-    """The graph of consecutive `frames` with its edge labels."""
+    """The graph of consecutive `frames` with its edge labels.
+
+    With masks matched to markers (`--masks`), a segmented object no marker claims (id 0) is
+    debris, a cell the annotators skipped, or half of a split cell: whether it continues is
+    unknown, so its edges are left out of the loss rather than taught as "never linked",
+    which made the tracker leave such objects as one-frame tracks.
+    """
     graph = build_window([f.nodes for f in frames], spec)
     first = frames[0].nodes.frame
     labels = np.zeros(len(graph.edges), np.float32)
     daughter = np.zeros(len(graph.edges), bool)
+    known = np.ones(len(graph.edges), bool)
     keys = graph.edges[:, 0] * 4 + graph.edges[:, 2]
     for key in np.unique(keys):
         sel = np.flatnonzero(keys == key)
@@ -145,7 +156,10 @@ def labelled_window(frames: list[TrackedNodes], lineage: Lineage, spec: GraphSpe
         linked = lineage.is_link(ids_a, ids_b, b.nodes.frame, gap)
         labels[sel] = linked
         daughter[sel] = linked & (ids_a != ids_b)
-    return LabelledGraph(graph, torch.from_numpy(labels), torch.from_numpy(daughter))
+        known[sel] = (ids_a > 0) & (ids_b > 0)
+    return LabelledGraph(
+        graph, torch.from_numpy(labels), torch.from_numpy(daughter), torch.from_numpy(known)
+    )
 
 
 def window_starts(n: int, window: int, stride: int) -> list[tuple[int, int]]:

@@ -83,7 +83,10 @@ def evaluate_edges(model: EdgeMPNN, graphs: list[LabelledGraph]) -> dict[str, fl
             g, labels = item.graph, item.labels
             if len(labels) == 0:
                 continue
-            logits = model(g.x, g.emb, g.edge_index, g.edge_attr)
+            logits = model(g.x, g.emb, g.edge_index, g.edge_attr)[item.known]
+            labels = labels[item.known]
+            if len(labels) == 0:
+                continue
             loss += float(F.binary_cross_entropy_with_logits(logits, labels)) * len(labels)
             pred, true = logits > 0, labels > 0.5
             tp += int((pred & true).sum())
@@ -112,11 +115,13 @@ def _epoch(
         g, labels = graphs[k].graph, graphs[k].labels
         if len(labels) == 0:
             continue
-        positives = float(labels.sum())
-        negatives = len(labels) - positives
+        known = graphs[k].known
+        positives = float(labels[known].sum())
+        negatives = int(known.sum()) - positives
         pos_weight = negatives / positives if positives and negatives else 1.0
         weight = torch.where(labels > 0.5, pos_weight, 1.0)
         weight = torch.where(graphs[k].daughter, weight * daughter_weight, weight)
+        weight = weight * graphs[k].known  # edges of unclaimed detections teach nothing
         logits = model(g.x, g.emb, g.edge_index, g.edge_attr)
         loss = F.binary_cross_entropy_with_logits(logits, labels, weight=weight)
         optimizer.zero_grad()

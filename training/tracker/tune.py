@@ -72,6 +72,12 @@ def ground_truth_links(frames: list[TrackedNodes], lineage: Lineage) -> set[Link
     return links
 
 
+def claimed_only(links: set[Link], frames: list[TrackedNodes]) -> set[Link]:
+    """`links` between cells some marker claims: links of unclaimed detections (id 0) are
+    neither right nor wrong as far as the ground truth knows."""
+    return {(a, i, b, j) for a, i, b, j in links if frames[a].ids[i] > 0 and frames[b].ids[j] > 0}
+
+
 def _f1(predicted: set, truth: set) -> float:
     if not predicted and not truth:
         return 1.0
@@ -99,7 +105,7 @@ def lineage_quality(
     """Link and division F1 of `tracker` (its current solver costs) on `frames`."""
     scores = score_frames(frames, tracker)
     predicted = predicted_links([len(f.nodes) for f in frames], scores, tracker.solver)
-    return lineage_scores(predicted, ground_truth_links(frames, lineage))
+    return lineage_scores(claimed_only(predicted, frames), ground_truth_links(frames, lineage))
 
 
 def tune_solver(
@@ -117,7 +123,8 @@ def tune_solver(
     candidates = []
     for division_cost, gap_cost in itertools.product(DIVISION_COSTS, GAP_COSTS):
         params = SolverParams(division_cost, gap_cost)
-        result = lineage_scores(predicted_links(sizes, scores, params), truth)
+        predicted = claimed_only(predicted_links(sizes, scores, params), frames)
+        result = lineage_scores(predicted, truth)
         total = result["link_f1"] + (result["division_f1"] or 0.0)
         # ties (e.g. no division among the validation frames) go to the default costs
         offset = abs(np.log(division_cost / default.division_cost)) + abs(
