@@ -40,6 +40,7 @@ class Segmenter:
     batch_size: int = 1
     scale: float = 1.0
     precision: str = "auto"  # bfloat16 where the hardware runs it natively
+    flip_average: bool = False  # average the network over the YX mirror images (4x time)
 
     @classmethod
     def from_folder(cls, folder: str | Path, overrides: dict[str, Any] | None = None) -> Segmenter:
@@ -60,6 +61,7 @@ class Segmenter:
                 batch_size=int(inference.get("batch_size", 1)),
                 scale=float(inference.get("scale", 1.0)),
                 precision=str(inference.get("precision", "auto")),
+                flip_average=bool(inference.get("flip_average", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CTCError(f"invalid segmentation config ({exc})", folder) from exc
@@ -85,10 +87,23 @@ class Segmenter:
         """P(background), P(cell), P(edge), P(centre) of the last of `context` (from
         `normalize`), on the frame grid `shape`."""
         x = np.stack(context)
-        p = predict_probabilities(
-            self.model, x, self.tile, self.margin, self.batch_size, self.precision
-        )
+        p = self._predict(x)
+        if self.flip_average:  # mirror images in Y, X and both, each mirrored back
+            for axes in ((-1,), (-2,), (-2, -1)):
+                p += np.flip(self._predict(np.flip(x, axes)), axes)
+            p /= 4
         return resample(p, shape)
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        """The network's probabilities of one (channels, *spatial) input."""
+        return predict_probabilities(
+            self.model,
+            np.ascontiguousarray(x),
+            self.tile,
+            self.margin,
+            self.batch_size,
+            self.precision,
+        )
 
     def labels(self, context: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
         """Instance labels on the frame grid `shape`."""

@@ -266,3 +266,23 @@ def test_auto_precision_is_bfloat16_only_where_native(monkeypatch):
     assert resolve_precision("auto", cpu) == "bfloat16"
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("half", cpu)
+
+
+def test_flip_average_makes_the_segmenter_mirror_equivariant(tmp_path):
+    torch.manual_seed(3)
+    _save_tiny_model(tmp_path / "seg")
+    segmenter = Segmenter.from_folder(tmp_path / "seg")
+    segmenter.precision = "float32"
+    frame = np.random.default_rng(4).random((64, 64), dtype=np.float32)
+    context = [segmenter.normalize(frame)] * 2
+    mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in context]
+
+    def probabilities(ctx):
+        return segmenter.probabilities(ctx, frame.shape)
+
+    plain_gap = np.abs(probabilities(mirrored) - probabilities(context)[..., ::-1]).max()
+    segmenter.flip_average = True
+    averaged = probabilities(context)
+    np.testing.assert_allclose(probabilities(mirrored), averaged[..., ::-1], atol=1e-5)
+    assert plain_gap > 1e-3  # a plain network is not mirror-symmetric: the test can fail
+    np.testing.assert_allclose(averaged[:3].sum(axis=0), 1.0, atol=1e-5)

@@ -42,6 +42,12 @@ def _threshold_options(command):
     help="Arithmetic of the network (default: the model's, else auto: bfloat16 where the "
     "CPU or GPU runs it natively, ~1.7x faster, same SEG; float32 elsewhere).",
 )
+@click.option(
+    "--flip-average/--no-flip-average",
+    default=None,
+    help="Average the network over the frame's mirror images (default: the model's; about "
+    "4x the network time; no shipped model gains enough to turn it on).",
+)
 @_threshold_options
 @overwrite_option
 def segment(
@@ -49,6 +55,7 @@ def segment(
     out_dir: str,
     model_dir: str,
     precision: str | None,
+    flip_average: bool | None,
     overwrite: bool,
     **thresholds,
 ) -> None:
@@ -60,6 +67,8 @@ def segment(
     segmenter = Segmenter.from_folder(model_dir, overrides)
     if precision is not None:
         segmenter.precision = precision
+    if flip_average is not None:
+        segmenter.flip_average = flip_average
     images = open_images(seq_dir)
     out = segment_sequence(images, segmenter, out_dir, overwrite=overwrite)
     click.echo(f"wrote {len(images)} masks to {out}")
