@@ -10,6 +10,7 @@ from inference.graph import FrameNodes, GraphSpec
 from inference.io import Track
 from training.tracked import Lineage
 from training.tracker.data import TrackedNodes, labelled_window
+from training.tracker.tune import lineage_scores
 
 
 def _frame(t: int, ids: list[int], shift: int) -> TrackedNodes:
@@ -38,3 +39,17 @@ def test_edges_of_detections_no_marker_claims_are_left_out_of_the_loss():
     both_claimed = [_frame(0, [1, 2], 0), _frame(1, [1, 2], 1)]
     lineage = Lineage.read_tracks([Track(1, 0, 1, 0), Track(2, 0, 1, 0)])
     assert labelled_window(both_claimed, lineage, spec).known.all()
+
+
+def test_a_division_into_an_unclaimed_detection_counts_as_false():
+    frames = [_frame(0, [1, 2], 0), _frame(1, [1, 0], 1), _frame(2, [3, 4], 2)]
+    # cell 1 continues, cell 2 ends; in frame 2 cell 1 divides into 3 and 4
+    truth = {(0, 0, 1, 0), (1, 0, 2, 0), (1, 0, 2, 1)}
+    right = {(0, 0, 1, 0), (1, 0, 2, 0), (1, 0, 2, 1)}
+    debris_link = right | {(0, 1, 1, 1)}  # cell 2 linked to the unclaimed object
+    into_debris = right | {(0, 0, 1, 1)}  # cell 1 'divides' into the unclaimed object
+    assert lineage_scores(right, truth, frames) == {"link_f1": 1.0, "division_f1": 1.0}
+    assert lineage_scores(debris_link, truth, frames) == {"link_f1": 1.0, "division_f1": 1.0}
+    assert lineage_scores(into_debris, truth, frames) == {"link_f1": 1.0, "division_f1": 2 / 3}
+    no_division = {(0, 0, 1, 0)}
+    assert lineage_scores(no_division, no_division, frames[:2])["division_f1"] is None
