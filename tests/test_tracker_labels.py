@@ -53,3 +53,10 @@ def test_a_division_into_an_unclaimed_detection_counts_as_false():
     assert lineage_scores(into_debris, truth, frames) == {"link_f1": 1.0, "division_f1": 2 / 3}
     no_division = {(0, 0, 1, 0)}
     assert lineage_scores(no_division, no_division, frames[:2])["division_f1"] is None
+
+
+def test_two_pieces_of_one_split_cell_are_no_true_division():
+    frames = [_frame(0, [1, 0], 0), _frame(1, [1, 1], 1)]  # the segmentation split cell 1
+    truth = {(0, 0, 1, 0), (0, 0, 1, 1)}  # both pieces carry id 1: links, not daughters
+    scores = lineage_scores({(0, 0, 1, 0), (0, 0, 1, 1)}, truth, frames)
+    assert scores == {"link_f1": 1.0, "division_f1": None}

@@ -102,13 +102,27 @@ def lineage_scores(
     Division F1 is None without true divisions (scoring "no division predicted" as a
     perfect 1 there made checkpoint selection prefer a degenerate GNN on MSC).
     """
-    mothers = _mothers(predicted)
+    mothers, true_mothers = _divisions(predicted, truth, frames)
     if frames is not None:
-        mothers = {(t, i) for t, i in mothers if frames[t].ids[i] > 0}
         predicted = claimed_only(predicted, frames)
-    true_mothers = _mothers(truth)
     division = _f1(mothers, true_mothers) if true_mothers else None
     return {"link_f1": _f1(predicted, truth), "division_f1": division}
+
+
+def _divisions(
+    predicted: set[Link], truth: set[Link], frames: list[TrackedNodes] | None
+) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """Predicted and true mothers. With `frames`, a predicted mother must be a claimed cell,
+    and a true one must have a daughter of another id: two pieces of one cell that our
+    segmentation split both carry the cell's id, which is no division in the lineage."""
+    mothers, true_mothers = _mothers(predicted), _mothers(truth)
+    if frames is not None:
+        mothers = {(t, i) for t, i in mothers if frames[t].ids[i] > 0}
+        new_ids = {
+            (a, i) for a, i, b, j in truth if b == a + 1 and frames[b].ids[j] != frames[a].ids[i]
+        }
+        true_mothers &= new_ids
+    return mothers, true_mothers
 
 
 def lineage_quality(
@@ -126,7 +140,8 @@ def tune_solver(
     """The grid point with the best link F1 + division F1 on `frames`, and its scores.
 
     Among equally good points the one nearest the default costs wins, so that frames without
-    a division or a gap do not push those costs to an extreme.
+    a division or a gap do not push those costs to an extreme. On frames without a division
+    the division term is 1 / (1 + false divisions): fewer false ones score higher.
     """
     scores = score_frames(frames, tracker)
     sizes = [len(f.nodes) for f in frames]
@@ -135,8 +150,12 @@ def tune_solver(
     candidates = []
     for division_cost, gap_cost in itertools.product(DIVISION_COSTS, GAP_COSTS):
         params = SolverParams(division_cost, gap_cost)
-        result = lineage_scores(predicted_links(sizes, scores, params), truth, frames)
-        total = result["link_f1"] + (result["division_f1"] or 0.0)
+        predicted = predicted_links(sizes, scores, params)
+        result = lineage_scores(predicted, truth, frames)
+        division = result["division_f1"]
+        if division is None:  # no division here: each predicted one is false, and costs
+            division = 1.0 / (1 + len(_divisions(predicted, truth, frames)[0]))
+        total = result["link_f1"] + division
         # ties (e.g. no division among the validation frames) go to the default costs
         offset = abs(np.log(division_cost / default.division_cost)) + abs(
             np.log(gap_cost / default.gap_cost)
