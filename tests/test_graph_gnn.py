@@ -20,14 +20,7 @@ from inference.graph import (
 )
 from inference.model_folder import save_model_folder
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models: extra threads only add overhead on a shared CPU (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _frame(t: int, points: list[tuple[float, float]], dim: int = 4) -> FrameNodes:

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from inference.evaluate import evaluate
 from inference.io import open_images, open_masks
@@ -25,16 +24,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from tracking import cut_sequence  # noqa: E402
 
-pytestmark = pytest.mark.realdata
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models: extra threads only add overhead on a shared CPU (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.realdata, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def test_held_out_frames_meet_the_targets(tmp_path):

@@ -37,14 +37,7 @@ from seg_code.unet import UNet
 from training.simulator import get_preset, simulate
 from training.tracker.train import TrackerTrainConfig, train_tracker
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models: extra threads only add overhead on a shared CPU (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _simulate(folder: Path, seed: int, frames: int = 16) -> Path:
@@ -65,8 +58,10 @@ def data(tmp_path_factory) -> dict[str, Path]:
     return {"root": root, "train": train, "test": test, "params": root / "params"}
 
 
-def _track(args: list[str]) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["track", *args])
+def _track(seq, masks, model, out, *options: str) -> tuple[int, str]:
+    """`gnntrack track SEQ --masks MASKS --model MODEL --out OUT [options]`: (status, output)."""
+    args = [str(seq), "--masks", str(masks), "--model", str(model), "--out", str(out)]
+    result = CliRunner().invoke(main, ["track", *args, *options])
     return result.exit_code, result.output
 
 
@@ -80,11 +75,9 @@ def _copy_masks(src: Path, dst: Path, change) -> Path:
     return dst
 
 
-def _track_gt(data, out: Path) -> tuple[int, str]:
+def _track_gt(data, out: Path, *options: str) -> tuple[int, str]:
     """`gnntrack track` of the test sequence's GT masks into `out`."""
-    seq, masks = data["test"] / "01", data["test"] / "01_GT/TRA"
-    args = [str(seq), "--masks", str(masks), "--model", str(data["params"]), "--out", str(out)]
-    return _track(args)
+    return _track(data["test"] / "01", data["test"] / "01_GT/TRA", data["params"], out, *options)
 
 
 def test_track_writes_a_valid_result_that_scores_well(data):
@@ -169,17 +162,7 @@ def test_empty_frames_and_skipped_label_numbers(data):
         gt, root / "plain_empty", lambda t, m: m if t not in (5, 6) else np.zeros_like(m)
     )
     for masks, out in ((odd, root / "res_odd"), (plain_masks, root / "res_plain")):
-        code, output = _track(
-            [
-                str(data["test"] / "01"),
-                "--masks",
-                str(masks),
-                "--model",
-                str(data["params"]),
-                "--out",
-                str(out),
-            ]
-        )
+        code, output = _track(data["test"] / "01", masks, data["params"], out)
         assert code == 0, output
         assert is_valid(validate_result(out))
     for t in range(16):
@@ -201,17 +184,7 @@ def test_one_frame_sequence(data):
     masks = _copy_masks(
         data["test"] / "01_GT/TRA", root / "masks", lambda t, m: m if t == 0 else None
     )
-    code, output = _track(
-        [
-            str(root / "01"),
-            "--masks",
-            str(masks),
-            "--model",
-            str(data["params"]),
-            "--out",
-            str(root / "res"),
-        ]
-    )
+    code, output = _track(root / "01", masks, data["params"], root / "res")
     assert code == 0, output
     tracks = read_tracks(root / "res/res_track.txt")
     n_cells = len(np.unique(read_tiff(masks / "mask000.tif"))) - 1
@@ -223,30 +196,10 @@ def test_mask_folder_that_does_not_match_the_images(data):
     short = _copy_masks(
         data["test"] / "01_GT/TRA", root / "short", lambda t, m: m if t < 10 else None
     )
-    code, output = _track(
-        [
-            str(data["test"] / "01"),
-            "--masks",
-            str(short),
-            "--model",
-            str(data["params"]),
-            "--out",
-            str(root / "res"),
-        ]
-    )
+    code, output = _track(data["test"] / "01", short, data["params"], root / "res")
     assert code == 2 and "10 mask frames but 16 image frames" in output and str(short) in output
     wide = _copy_masks(data["test"] / "01_GT/TRA", root / "wide", lambda t, m: np.pad(m, (0, 4)))
-    code, output = _track(
-        [
-            str(data["test"] / "01"),
-            "--masks",
-            str(wide),
-            "--model",
-            str(data["params"]),
-            "--out",
-            str(root / "res"),
-        ]
-    )
+    code, output = _track(data["test"] / "01", wide, data["params"], root / "res")
     assert code == 2 and "shape" in output and str(wide) in output
     assert not (root / "res").exists()
 
@@ -266,17 +219,7 @@ def _save_tracker(folder: Path, ndim: int, embedder: Embedder | None) -> None:
 def test_a_3d_model_on_2d_data_is_refused(data):
     folder = data["root"] / "model3d"
     _save_tracker(folder, 3, None)
-    code, output = _track(
-        [
-            str(data["test"] / "01"),
-            "--masks",
-            str(data["test"] / "01_GT/TRA"),
-            "--model",
-            str(folder),
-            "--out",
-            str(folder / "res"),
-        ]
-    )
+    code, output = _track(data["test"] / "01", data["test"] / "01_GT/TRA", folder, folder / "res")
     assert code == 2 and "3D but the frames are 2D" in output
 
 
@@ -290,17 +233,7 @@ def test_a_tracker_with_another_embedding_is_refused(tmp_path):
     save_model_folder(
         tmp_path / "embedding", "embedding", emb_config, other.state_dict(), overwrite=True
     )
-    code, output = _track(
-        [
-            str(tmp_path),
-            "--masks",
-            str(tmp_path),
-            "--model",
-            str(tmp_path),
-            "--out",
-            str(tmp_path / "res"),
-        ]
-    )
+    code, output = _track(tmp_path, tmp_path, tmp_path, tmp_path / "res")
     assert code == 2 and "not the one the tracker was trained with" in output
 
 
@@ -340,19 +273,7 @@ def test_run_segments_and_tracks(data):
 
 def test_feature_table_is_saved_with_track_labels(data):
     out, csv = data["root"] / "res_features", data["root"] / "features.csv"
-    code, output = _track(
-        [
-            str(data["test"] / "01"),
-            "--masks",
-            str(data["test"] / "01_GT/TRA"),
-            "--model",
-            str(data["params"]),
-            "--out",
-            str(out),
-            "--features",
-            str(csv),
-        ]
-    )
+    code, output = _track_gt(data, out, "--features", str(csv))
     assert code == 0, output
     table = pd.read_csv(csv)
     assert {"frame", "label", "area", "centroid_y", "track"} <= set(table.columns)
@@ -366,17 +287,7 @@ def test_negative_labels_are_refused_naming_the_file(data):
     masks = _copy_masks(data["test"] / "01_GT/TRA", root / "masks", lambda t, m: m)
     frame = read_tiff(masks / "mask003.tif").astype(np.int16)
     tifffile.imwrite(masks / "mask003.tif", -frame)  # int16 labels, as some tools write them
-    code, output = _track(
-        [
-            str(data["test"] / "01"),
-            "--masks",
-            str(masks),
-            "--model",
-            str(data["params"]),
-            "--out",
-            str(root / "res"),
-        ]
-    )
+    code, output = _track(data["test"] / "01", masks, data["params"], root / "res")
     assert code == 2 and "mask003.tif" in output and "negative" in output
 
 
