@@ -1,4 +1,4 @@
-"""Options shared by `gnntrack train-embedding` and `gnntrack train-tracker`."""
+"""Options shared by the training commands (`frame_span` by train-seg too)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def frame_span(text: str | None) -> tuple[int, int] | None:
 
 
 def data_options(command):
-    """DATASET argument plus --seq, --frames, --masks and --params."""
+    """DATASET argument plus --seq, --frames, --masks, --params, --seed and --extra."""
     for option in reversed(
         [
             click.argument(
@@ -44,6 +44,13 @@ def data_options(command):
             ),
             click.option(
                 "--seed", default=0, show_default=True, help="Random seed (same seed, same model)."
+            ),
+            click.option(
+                "--extra",
+                multiple=True,
+                type=click.Path(exists=True, file_okay=False),
+                help="Another CTC dataset with full TRA masks (e.g. from `gnntrack simulate`): "
+                "its 01 adds training data. Repeatable.",
             ),
         ]
     ):

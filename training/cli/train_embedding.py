@@ -11,13 +11,6 @@ from training.embedding.train import EmbeddingTrainConfig, train_embedding
 
 @click.command("train-embedding")
 @data_options
-@click.option(
-    "--extra",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="Another CTC dataset with full TRA masks (e.g. from `gnntrack simulate`): its 01 "
-    "adds training data. Repeatable.",
-)
 @click.option("--iterations", default=2000, show_default=True, help="Training batches.")
 @click.option("--minutes", type=float, help="Stop after this many minutes (best kept).")
 @click.option("--dim", default=64, show_default=True, help="Embedding length.")

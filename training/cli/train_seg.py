@@ -11,18 +11,14 @@ from inference.cli.options import overwrite_option
 from inference.errors import CTCError
 from inference.model_folder import load_model_folder
 from inference.segment import MODEL_KIND
+from training.cli.tracking_options import frame_span
 from training.segmentation.data import load_samples
 from training.segmentation.train import SegTrainConfig, train_segmentation
 
 
 def _frame_range(text: str | None) -> range | None:
-    if text is None:
-        return None
-    try:
-        start, stop = (int(v) if v else None for v in text.split(":"))
-    except ValueError:
-        raise click.BadParameter(f"expected START:STOP, got {text!r}") from None
-    return range(start or 0, stop if stop is not None else 10**9)
+    span = frame_span(text)
+    return range(*span) if span is not None else None
 
 
 def _sequence_of(path: Path) -> tuple[Path, str]:

@@ -15,13 +15,6 @@ from training.tracker.train import TrackerTrainConfig, train_tracker
 @click.option("--minutes", type=float, help="Stop after this many minutes (best kept).")
 @click.option("--blocks", default=6, show_default=True, help="Message-passing blocks.")
 @click.option("--window", default=8, show_default=True, help="Frames per graph.")
-@click.option(
-    "--extra",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="Another CTC dataset with full TRA masks (e.g. from `gnntrack simulate`): its 01 "
-    "adds training data. Repeatable.",
-)
 @click.option("--z-scale", type=float, help="3D: voxel depth / voxel width (default 1).")
 @click.option(
     "--no-embedding", is_flag=True, help="Hand-made features only (ignore PARAMS/embedding)."
