@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from inference.errors import CTCError
 from inference.io import FrameSequence, MaskSequence, Track
+from inference.io.atomic import atomic_file
 from inference.positions import frame_positions
 from inference.progress import progress
 
@@ -69,16 +70,8 @@ def write_movie(
     options = options or MovieOptions()
     frames = render_frames(images, masks, tracks, options)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.part{path.suffix}")
-    try:
-        if suffix == ".gif":
-            _write_gif(tmp, frames, options.fps)
-        else:
-            _write_mp4(tmp, frames, options.fps)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    write = _write_gif if suffix == ".gif" else _write_mp4
+    return atomic_file(path, lambda tmp: write(tmp, frames, options.fps))
 
 
 def render_frames(

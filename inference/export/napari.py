@@ -10,13 +10,13 @@ napari's Tracks layer takes the first columns as its data and the parents as its
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from inference.errors import CTCError
 from inference.export.graph import result_graph
+from inference.io.atomic import atomic_file
 
 
 def napari_tracks(res_dir: str | Path) -> pd.DataFrame:
@@ -42,10 +42,5 @@ def export_napari(res_dir: str | Path, out: str | Path, *, overwrite: bool = Fal
         raise CTCError("already exists; pass --overwrite to replace it", out)
     table = napari_tracks(res_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.part")
-    try:
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_file(out, lambda tmp: table.to_csv(tmp, index=False))
     return table

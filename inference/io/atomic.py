@@ -1,11 +1,11 @@
-"""Result folders that appear whole or not at all, and are never overwritten by accident."""
+"""Files and result folders that appear whole or not at all, never overwritten by accident."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,3 +42,16 @@ def atomic_output_dir(final: str | Path, *, overwrite: bool = False) -> Iterator
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def atomic_file(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Run `write` on a temporary sibling of `path` (same suffix, so writers that go by it
+    still do), then rename it to `path`: readers never see a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.part{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -9,12 +9,12 @@ the edge is part of the written lineage). The report and the GEFF export read it
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from inference.errors import CTCError
+from inference.io.atomic import atomic_file
 
 #: Columns of an edge file, in order.
 EDGE_COLUMNS = ["t_source", "label_source", "t_target", "label_target", "probability", "linked"]
@@ -24,13 +24,7 @@ def write_edges(path: str | Path, table: pd.DataFrame) -> Path:
     """Write an edge table as CSV, atomically (a temporary file renamed into place)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        table.to_csv(tmp, index=False, float_format="%.6g")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_file(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
 
 
 def read_edges(path: str | Path) -> pd.DataFrame:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
 from inference.errors import CTCError
+from inference.io.atomic import atomic_file
 
 #: Pixel types a CTC frame may have. Anything else (complex, bool, RGB) is refused.
 IMAGE_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
@@ -68,7 +67,7 @@ def write_tiff(path: str | Path, array: np.ndarray, compression: str | None = "l
     """
     array = np.asarray(array)
     _check_geometry(array.shape, array.dtype, Path(path))
-    _write_atomic(
+    atomic_file(
         path,
         lambda tmp: tifffile.imwrite(tmp, array, compression=compression, photometric="minisblack"),
     )
@@ -88,14 +87,3 @@ def write_mask(path: str | Path, labels: np.ndarray) -> None:
     if not fits and labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.uint16).max):
         raise CTCError("labels must lie in 0..65535 to fit the CTC's uint16 masks", path)
     write_tiff(path, labels.astype(np.uint16, copy=False))
-
-
-def _write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Run `write` on a temporary sibling of `path`, then rename it to `path`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from inference.errors import CTCError
+from inference.io.atomic import atomic_file
 
 BAD_LINE = "expected 'L B E P': four integers, L > 0 and B, E, P >= 0"
 
@@ -65,10 +65,5 @@ def format_tracks(tracks: Iterable[Track]) -> str:
 
 def write_tracks(path: str | Path, tracks: Iterable[Track]) -> None:
     """Write a track file atomically, sorted by label."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_text(format_tracks(tracks))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    text = format_tracks(tracks)
+    atomic_file(path, lambda tmp: tmp.write_text(text))
