@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from inference.cli.options import existing_dir, movie_options
-from inference.errors import CTCError
 from inference.io import open_images, open_masks, read_tracks
+from inference.io.atomic import refuse_to_overwrite
 from inference.io.result import RES_TRACK_FILE
 from inference.movie import MovieOptions, write_movie
 
@@ -36,8 +36,7 @@ def movie(
     OUT (.gif, or .mp4 with the imageio-ffmpeg package installed) shows the frames of
     SEQ_DIR with each cell of RES_DIR outlined in its track's colour, its id, and a tail
     through its last positions. 3D frames are shown as maximum projections."""
-    if Path(out).exists() and not overwrite:
-        raise CTCError("already exists; pass --overwrite to replace it", out)
+    refuse_to_overwrite(out, overwrite)
     options = MovieOptions(fps=fps, tail=tail, every=every, scale=scale, ids=not no_ids)
     tracks = read_tracks(Path(res_dir) / RES_TRACK_FILE)
     path = write_movie(open_images(seq_dir), open_masks(res_dir, "mask"), tracks, out, options)

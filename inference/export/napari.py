@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from inference.errors import CTCError
 from inference.export.graph import result_graph
-from inference.io.atomic import atomic_file
+from inference.io.atomic import atomic_file, refuse_to_overwrite
 
 
 def napari_tracks(res_dir: str | Path) -> pd.DataFrame:
@@ -38,8 +37,7 @@ def napari_tracks(res_dir: str | Path) -> pd.DataFrame:
 def export_napari(res_dir: str | Path, out: str | Path, *, overwrite: bool = False) -> pd.DataFrame:
     """Write `napari_tracks` of `res_dir` as CSV to `out` (atomically); returns the table."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise CTCError("already exists; pass --overwrite to replace it", out)
+    refuse_to_overwrite(out, overwrite)
     table = napari_tracks(res_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_file(out, lambda tmp: table.to_csv(tmp, index=False))

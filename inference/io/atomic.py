@@ -12,6 +12,12 @@ from pathlib import Path
 from inference.errors import CTCError
 
 
+def refuse_to_overwrite(path: str | Path, overwrite: bool) -> None:
+    """CTCError if `path` exists and `overwrite` was not given."""
+    if Path(path).exists() and not overwrite:
+        raise CTCError("already exists; pass --overwrite to replace it", path)
+
+
 @contextmanager
 def atomic_output_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling folder to write into; move it to `final` only on success.
@@ -20,8 +26,7 @@ def atomic_output_dir(final: str | Path, *, overwrite: bool = False) -> Iterator
     An existing `final` is replaced only with `overwrite`.
     """
     final = Path(final)
-    if final.exists() and not overwrite:
-        raise CTCError("already exists; pass --overwrite to replace it", final)
+    refuse_to_overwrite(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
     tmp = final.with_name(f".{final.name}.tmp-{tag}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from inference.errors import CTCError
-from inference.io.atomic import atomic_file
+from inference.io.atomic import atomic_file, refuse_to_overwrite
 
 #: Columns of an edge file, in order.
 EDGE_COLUMNS = ["t_source", "label_source", "t_target", "label_target", "probability", "linked"]
@@ -51,5 +51,4 @@ def check_edges_path(path: str | Path, out_dir: str | Path, overwrite: bool) -> 
             "masks and res_track.txt)",
             path,
         )
-    if path.exists() and not overwrite:
-        raise CTCError("already exists; pass --overwrite to replace it", path)
+    refuse_to_overwrite(path, overwrite)

@@ -9,6 +9,7 @@ import click
 
 from inference.cli.options import overwrite_option
 from inference.errors import CTCError
+from inference.io.atomic import refuse_to_overwrite
 from inference.model_folder import load_model_folder
 from inference.segment import MODEL_KIND
 from training.cli.tracking_options import frame_span
@@ -139,8 +140,7 @@ def train_seg(
     Frames in --val-frames are never trained on; they pick the best checkpoint and the
     post-processing thresholds. Runs on the GPU when there is one.
     """
-    if Path(out).exists() and not overwrite:
-        raise CTCError("already exists; pass --overwrite to replace it", out)
+    refuse_to_overwrite(out, overwrite)
     val_range = _frame_range(val_frames)
     train_range = _frame_range(train_frames)
     patch = _ints(patch)
