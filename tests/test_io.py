@@ -256,6 +256,26 @@ def test_write_result_wrong_frame_count_leaves_nothing(tmp_path: Path, n_frames:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_write_result_error_while_writing_leaves_nothing(tmp_path: Path) -> None:
+    """A frame that fails in the writer thread stops the result; no folder is left."""
+    frames = _labels(6)
+    frames[2] = frames[2] * 70000  # does not fit uint16: write_mask refuses it
+
+    def reused_buffer():  # the producer overwrites its array after each yield
+        buffer = np.zeros((8, 8), np.int32)
+        for frame in frames:
+            buffer[...] = frame
+            yield buffer
+
+    assert "0..65535" in _error(
+        lambda: write_result(tmp_path / "R", reused_buffer(), [], n_frames=6)
+    )
+    assert list(tmp_path.iterdir()) == []
+    frames[2] = _labels(6)[2]
+    write_result(tmp_path / "R", reused_buffer(), [], n_frames=6)
+    assert [int(m.max()) for m in open_masks(tmp_path / "R")] == [1, 1, 2, 2, 2, 2]
+
+
 def test_write_result_needs_overwrite(tmp_path: Path) -> None:
     write_result(tmp_path / "R", _labels(2), [Track(1, 0, 1)], n_frames=2)
     assert "already exists" in _error(lambda: write_result(tmp_path / "R", [], [], n_frames=2))

@@ -7,8 +7,11 @@ sits in memory whole. The folder appears only once complete (`atomic_output_dir`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
 
@@ -37,21 +40,58 @@ def write_result(
     CTCError and leaves no folder behind; an existing `out_dir` is replaced only with
     `overwrite`. Returns the folder. The result is not checked against the CTC rules here:
     that is `inference.validate.validate_result`.
+
+    Masks are compressed and written in a second thread, a few frames behind the producer
+    (each is copied first, so the producer may reuse its arrays): LZW compression of a
+    frame costs about as much as linking it, and runs beside it on a second core.
     """
     if n_frames < 1:
         raise CTCError(f"a result needs at least one frame, got n_frames={n_frames}", out_dir)
     out_dir = Path(out_dir)
-    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp, _BackgroundWrites(2) as bg:
         written = 0
         for index, mask in enumerate(masks):
             if index >= n_frames:
                 raise CTCError(f"more masks than n_frames={n_frames}", out_dir)
-            write_mask(tmp / frame_name("mask", index, n_frames), mask)
+            bg.submit(write_mask, tmp / frame_name("mask", index, n_frames), np.array(mask))
             written += 1
+        bg.wait()
         if written != n_frames:
             raise CTCError(f"got {written} masks, expected n_frames={n_frames}", out_dir)
         write_tracks(tmp / RES_TRACK_FILE, tracks)
     return out_dir
+
+
+class _BackgroundWrites:
+    """Run write calls in one worker thread, at most `depth` behind; errors surface in the
+    caller (at a later `submit` or at `wait`), and leaving the block waits for the worker."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.pending: deque[Future] = deque()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnntrack-write")
+
+    def submit(self, write: Callable[..., object], *args: object) -> None:
+        while len(self.pending) >= self.depth:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(write, *args))
+
+    def wait(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
+
+    def __enter__(self) -> _BackgroundWrites:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        for future in self.pending:  # on an error elsewhere: drop what has not started
+            future.cancel()
+        self.pool.shutdown(wait=True)
 
 
 class LabelSpans:
