@@ -1,7 +1,7 @@
 """Where linking spends its time: stage breakdown of `track_sequence`, next to LapTrack.
 
     python benchmarks/profile_tracking.py DATA [--params parameters/Fluo-N2DH-SIM+]
-        [--repeat 3] [--prefetch 0]
+        [--repeat 3] [--prefetch N]
 
 DATA is a CTC dataset folder with `01/` and `01_GT/TRA/` (e.g. from `gnntrack simulate`).
 Prints frames per second of our linking (first call in the process, which pays for loading
@@ -9,7 +9,8 @@ compiled code, and the best of `--repeat` warm calls), of LapTrack on the same m
 after ours, so on warm compiled code), of the I/O floor (reading images and masks, writing
 result masks), and each stage's time per frame (from cProfile, whose overhead inflates
 Python-heavy stages a little; it sees the main thread only, so it always runs with one).
-`--prefetch 2` times ours with reading and embedding in a second thread.
+`--prefetch N` sets how many frames are read and embedded ahead in a second thread (0: none;
+default: what `gnntrack track` chooses, a window's stride where two cores are free).
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="CTC dataset with 01/ and 01_GT/TRA/.")
     parser.add_argument("--params", type=Path, default=ROOT / "parameters" / "Fluo-N2DH-SIM+")
     parser.add_argument("--repeat", type=int, default=3, help="Warm runs (best is reported).")
-    parser.add_argument("--prefetch", type=int, default=0, help="Frames read ahead (0: none).")
+    parser.add_argument(
+        "--prefetch", type=int, help="Frames read ahead (0: none; default: as `gnntrack track`)."
+    )
     args = parser.parse_args()
     tracker = Tracker.from_folder(args.params)
     images, masks = open_images(args.data / "01"), open_masks(args.data / "01_GT" / "TRA")
@@ -106,7 +109,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
 
-        def ours(prefetch: int = args.prefetch) -> object:
+        def ours(prefetch: int | None = args.prefetch) -> object:
             out = work / "ours"
             return track_sequence(images, masks, tracker, out, overwrite=True, prefetch=prefetch)
 
@@ -126,7 +129,8 @@ def main() -> None:
         profiler.disable()
     stats = pstats.Stats(profiler)
     total = stats.total_tt  # type: ignore[attr-defined]
-    print(f"{n} frames of {images.shape}, prefetch {args.prefetch}")
+    ahead = "auto" if args.prefetch is None else args.prefetch
+    print(f"{n} frames of {images.shape}, prefetch {ahead}")
     print(f"ours, first call: {n / cold:6.1f} fps  ({cold:.2f} s)")
     print(f"ours, warm:       {n / warm:6.1f} fps  ({warm:.2f} s)")
     print(f"LapTrack:         {n / lap_time:6.1f} fps  ({lap_time:.2f} s)")

@@ -35,7 +35,7 @@ class Tracker:
     embedder: Embedder | None
     solver: SolverParams
     window: int = 8
-    stride: int = 4
+    stride: int = 6
 
     def __post_init__(self) -> None:
         if not 2 <= self.window or not 1 <= self.stride <= self.window - 2:

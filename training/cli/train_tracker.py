@@ -37,7 +37,7 @@ def train_tracker_command(
         extra=tuple(str(e) for e in extra),
         use_embedding=not no_embedding,
         window=window,
-        stride=max(1, window // 2),
+        stride=max(1, window - 2),
         blocks=blocks,
         epochs=epochs,
         minutes=minutes,

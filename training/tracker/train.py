@@ -58,7 +58,7 @@ class TrackerTrainConfig:
     use_embedding: bool = True
     val_fraction: float = 0.2
     window: int = 8
-    stride: int = 4
+    stride: int = 6
     blocks: int = 6
     node_hidden: int = 16
     edge_hidden: int = 64
