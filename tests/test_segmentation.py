@@ -20,6 +20,7 @@ from inference.cli import main
 from inference.evaluate import evaluate
 from inference.io import Track, open_masks, write_tracks
 from inference.segment import Segmenter
+from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from training.simulator import get_preset, simulate
 
 
@@ -171,3 +172,32 @@ def test_tune_seg_rewrites_thresholds_only(dataset, trained, tmp_path):
     assert after["weights"] == before["weights"]
     assert after["training"]["tuned_on"]["scores"]["SEG"] > 0.6
     Segmenter.from_folder(model)  # still a consistent model folder
+
+
+def test_threshold_search_finds_the_split_of_a_faint_pair():
+    """Two touching faint nuclei whose centre map stays above every threshold between them
+    (GOWT1's held-out pair: peaks ~0.6, saddle ~0.55) are one cell with the default
+    thresholds; the search must find the seed split that separates them, and keep a lone
+    cell whole."""
+    from training.segmentation.data import SegSample
+    from training.segmentation.train import tune_postprocess
+
+    yy, xx = np.mgrid[:60, :110]
+    labels = np.zeros((60, 110), np.int32)
+    labels[(yy - 30) ** 2 + (xx - 32) ** 2 < 18**2] = 1
+    labels[((yy - 30) ** 2 + (xx - 66) ** 2 < 18**2) & (labels == 0)] = 2
+    labels[(yy - 30) ** 2 + (xx - 96) ** 2 < 10**2] = 3
+    cell = (labels > 0).astype(np.float32)
+    edge = np.zeros_like(cell)
+    bumps = sum(np.exp(-((yy - 30) ** 2 + (xx - cx) ** 2) / 150.0) for cx in (32, 66, 96)).astype(
+        np.float32
+    )
+    centre = np.where(labels > 0, 0.55 + 0.1 * np.clip(bumps, 0, 1), 0).astype(np.float32)
+    probs = [np.stack([1 - cell, cell, edge, centre])]
+    sample = SegSample(0, np.zeros((2, 60, 110), np.float32), labels, np.ones_like(cell, bool), "")
+    base = PostprocessParams(min_centre_size=5, min_cell_size=20, edge_distance=0)
+    assert labels_from_probabilities(cell, edge, centre, base).max() == 2  # pair merged
+    tuned, scores = tune_postprocess(probs, [sample], base)
+    assert tuned.centre_split > 0
+    assert scores["SEG"] > 0.9 and scores["detection_f1"] == 1.0
+    assert labels_from_probabilities(cell, edge, centre, tuned).max() == 3

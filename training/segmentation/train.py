@@ -6,7 +6,6 @@ trains on; the model folder records the data, settings and validation scores.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable
@@ -122,29 +121,47 @@ def default_postprocess(samples: list[SegSample]) -> PostprocessParams:
     )
 
 
-def tune_postprocess(probs, samples, base: PostprocessParams) -> tuple[PostprocessParams, dict]:
-    """Grid search of the thresholds on validation frames (SEG + detection F1)."""
+#: Values the threshold search tries for each post-processing parameter.
+TUNING_VALUES: dict[str, tuple] = {
+    "centre_threshold": (0.3, 0.5, 0.7),
+    "edge_threshold": (0.3, 0.5, 0.7),
+    "cell_threshold": (0.3, 0.5, 0.7),
+    "foreground_threshold": (0.3, 0.5),
+    "centre_split": (0.0, 0.03, 0.05, 0.1, 0.2),
+    "edge_distance": (1, 3, 5, 7),
+    "whole_foreground": (False, True),
+}
+
+
+def tune_postprocess(
+    probs, samples, base: PostprocessParams, rounds: int = 3
+) -> tuple[PostprocessParams, dict]:
+    """Thresholds that maximise SEG + detection F1 on validation frames.
+
+    Coordinate ascent: each parameter in turn takes the value of `TUNING_VALUES` that scores
+    best with the others fixed, for up to `rounds` passes or until nothing improves. A full
+    grid of these values would take ~2,000 scorings (hours on 1024x1024 frames); this takes
+    ~50, and still finds pairs that only help together (a seed split that needs wider cells).
+    """
+
+    def total(scores: dict) -> float:
+        return scores["SEG"] + scores["detection_f1"]
+
     best, best_scores = base, _score(probs, samples, base)
-    grid = itertools.product(
-        (0.3, 0.5, 0.7), (0.3, 0.5, 0.7), (0.3, 0.5), (0.0, 0.1, 0.2), (False, True)
-    )
-    for centre, edge, fg, split, whole in grid:
-        params = PostprocessParams(
-            **{
-                **base.to_dict(),
-                "centre_threshold": centre,
-                "edge_threshold": edge,
-                "foreground_threshold": fg,
-                "centre_split": split,
-                "whole_foreground": whole,
-            }
-        )
-        scores = _score(probs, samples, params)
-        if (
-            scores["SEG"] + scores["detection_f1"]
-            > best_scores["SEG"] + best_scores["detection_f1"]
-        ):
-            best, best_scores = params, scores
+    seen = {base}
+    for _ in range(rounds):
+        improved = False
+        for name, values in TUNING_VALUES.items():
+            for value in values:
+                params = PostprocessParams(**{**best.to_dict(), name: value})
+                if params in seen:
+                    continue
+                seen.add(params)
+                scores = _score(probs, samples, params)
+                if total(scores) > total(best_scores) + 1e-9:
+                    best, best_scores, improved = params, scores, True
+        if not improved:
+            break
     return best, best_scores
 
 
