@@ -35,7 +35,7 @@ ENV VIRTUAL_ENV=/opt/venv \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    NUMBA_CACHE_DIR=/tmp/numba-cache \
+    NUMBA_CACHE_DIR=/opt/numba-cache \
     MPLCONFIGDIR=/tmp/matplotlib
 
 # The bundle lives at /ctc/gnntrack; datasets are mounted beside it at /ctc/<Dataset>.
@@ -68,9 +68,14 @@ COPY scripts scripts
 COPY containers/entrypoint.sh containers/entrypoint.sh
 COPY data/sample data/sample
 
+COPY containers/warm_numba_cache.sh containers/warm_numba_cache.sh
+
+# Numba's kernels (cell features, crops) are compiled once here, for every run to load
+# (compiling costs each run ~5 s); the cache stays writable for any --user.
 # Runs as an unprivileged user; `docker run --user "$(id -u):$(id -g)"` makes the result
-# belong to you (the image writes nothing but the result and /tmp).
-RUN useradd --create-home --uid 1000 --user-group ctc
+# belong to you (the image writes nothing but the result, /tmp and new numba kernels).
+RUN containers/warm_numba_cache.sh \
+    && useradd --create-home --uid 1000 --user-group ctc
 USER 1000:1000
 
 ENTRYPOINT ["/ctc/gnntrack/containers/entrypoint.sh"]

@@ -39,6 +39,12 @@ selftest() {
     echo "selftest: passed"
 }
 
+# Numba's kernels were compiled into /opt/numba-cache when the image was built. A Singularity
+# image is read-only, so its cache lives in /tmp: start that one from the built kernels.
+if [[ -d /opt/numba-cache && -n "${NUMBA_CACHE_DIR:-}" && ! -e "$NUMBA_CACHE_DIR" ]]; then
+    cp -r /opt/numba-cache "$NUMBA_CACHE_DIR" 2>/dev/null || true
+fi
+
 command="${1:-help}"
 case "$command" in
     help | -h | --help | list) usage ;;

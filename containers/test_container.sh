@@ -71,6 +71,12 @@ in_image() {
     buildah run --isolation chroot -v "$work/$dataset:/ctc/$dataset" "$ctr" -- \
         /ctc/gnntrack/containers/entrypoint.sh "$@"
 }
+compiled() {  # numba kernels in the image's cache (one .nbc per compiled signature)
+    buildah run --isolation chroot "$ctr" -- find /opt/numba-cache -name '*.nbc' | wc -l
+}
+kernels="$(compiled)"
+say "numba kernels compiled at build: $kernels"
+[[ "$kernels" -gt 0 ]]
 say "selftest"
 in_image selftest
 say "run script $dataset-01"
@@ -81,6 +87,7 @@ case "$status" in
     0)
         [[ "$left" == "01 01_GT 01_RES" ]] || { say "left in the dataset folder: $left"; exit 1; }
         "$gnntrack" validate "$work/$dataset/01_RES" --images "$work/$dataset/01"
+        [[ "$(compiled)" == "$kernels" ]] || { say "the run compiled numba kernels again"; exit 1; }
         say "scores of the result (evaluate.sh in the image)"
         in_image evaluate "$dataset" 01 -m TRA,DET,SEG
         say "passed: the run script's result in the image validates"
