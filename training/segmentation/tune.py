@@ -13,7 +13,6 @@ from typing import Any
 
 from inference.model_folder import CONFIG_NAME
 from inference.segment import Segmenter
-from seg_code.predict import predict_probabilities
 from seg_code.resize import resample, scaled_shape
 from training.segmentation.data import SegSample
 from training.segmentation.train import tune_postprocess
@@ -23,13 +22,14 @@ def tune_model_thresholds(model_dir: str | Path, samples: list[SegSample]) -> di
     """Tune the thresholds of `model_dir` on `samples`, rewrite its config, return the scores."""
     model_dir = Path(model_dir)
     segmenter = Segmenter.from_folder(model_dir)
-    probs = []
-    for s in samples:
-        x = resample(s.image, scaled_shape(s.labels.shape, segmenter.scale))
-        p = predict_probabilities(
-            segmenter.model, x, segmenter.tile, segmenter.margin, precision="float32"
+    segmenter.precision = "float32"  # thresholds are chosen on the exact probabilities
+    probs = [
+        segmenter.probabilities(
+            list(resample(s.image, scaled_shape(s.labels.shape, segmenter.scale))),
+            s.labels.shape,
         )
-        probs.append(resample(p, s.labels.shape))
+        for s in samples
+    ]
     tuned, scores = tune_postprocess(probs, samples, segmenter.postprocess)
     path = model_dir / CONFIG_NAME
     config = json.loads(path.read_text())
