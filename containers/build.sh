@@ -40,7 +40,9 @@ tag="${TAG:-gnntrack:$variant}"
 args=()
 [[ -n "${BASE:-}" ]] && args+=(--build-arg "BASE=$BASE")
 if [[ "$variant" == cuda ]]; then
-    args+=(--build-arg "TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cu126}")
+    # the CUDA twin of the Dockerfile's default (CPU) torch index: .../whl/cpu -> .../whl/cu126
+    cpu_index="$(sed -n 's/^ARG TORCH_INDEX=//p' Dockerfile)"
+    args+=(--build-arg "TORCH_INDEX=${TORCH_INDEX:-${cpu_index%/cpu}/cu126}")
 elif [[ -n "${TORCH_INDEX+set}" ]]; then
     args+=(--build-arg "TORCH_INDEX=$TORCH_INDEX")
 fi

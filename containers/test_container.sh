@@ -3,11 +3,12 @@
 # inside it on the embedded sample, then validates the result outside.
 #   containers/test_container.sh       (as root; needs buildah, podman and debootstrap:
 #                                       apt-get install -y buildah podman debootstrap)
-# No registry is assumed reachable: the base image is a Debian bookworm made here with
-# debootstrap (Python 3.11 from Debian) and imported as localhost/bookworm-minbase, unless
-# BASE names an image that is already there. pip inside the build uses this machine's pip
+# No registry is assumed reachable: the base image is a Debian bookworm (Python 3.11) made
+# here with debootstrap from this machine's own apt mirror (containers/debian_mirror.sh, or
+# DEBIAN_MIRROR) and imported as localhost/bookworm-minbase, unless BASE names an image
+# that is already there. pip inside the build uses this machine's pip
 # settings (package mirror, its CA bundle, local wheels), mounted into the build read-only.
-# Run by pytest with GNNTRACK_CONTAINER_TEST=1 (tests/test_containers.py).
+# Run by pytest in the full run, ./scripts/test.sh --full (tests/test_containers.py).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -26,10 +27,11 @@ done
 # 1. the base image (once)
 if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
     command -v debootstrap >/dev/null || { say "debootstrap not installed"; exit 127; }
+    mirror="$("$root/containers/debian_mirror.sh")"  # this machine's apt mirror, or DEBIAN_MIRROR
     rootfs="$(mktemp -d /tmp/gnntrack-rootfs.XXXXXX)"
-    say "debootstrap bookworm (minbase + python3-venv) -> $base"
+    say "debootstrap bookworm (minbase + python3-venv) from $mirror -> $base"
     debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-        bookworm "$rootfs" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >/dev/null
+        bookworm "$rootfs" "$mirror" >/dev/null
     tar -C "$rootfs" -c . | podman import - "$base" >/dev/null
     rm -rf "$rootfs"
 fi

@@ -70,7 +70,7 @@ def test_dockerfile_takes_base_and_torch_build_as_arguments_and_runs_unprivilege
     steps = _dockerfile()
     args = dict((a + "=").split("=")[:2] for i, a in steps if i == "ARG")
     assert args["BASE"] and steps[[i for i, _ in steps].index("FROM")][1] == "${BASE}"
-    assert args["TORCH_INDEX"] == "https://download.pytorch.org/whl/cpu"  # CPU by default
+    assert args["TORCH_INDEX"].endswith("/whl/cpu")  # CPU by default
     assert [a for i, a in steps if i == "USER"] == ["1000:1000"]
     assert json.loads([a for i, a in steps if i == "ENTRYPOINT"][0]) == [ENTRYPOINT]
     install = " ".join(a for i, a in steps if i == "RUN")
