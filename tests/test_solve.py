@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
+
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
@@ -148,3 +151,85 @@ def test_lineage_labels_divisions_and_gaps(tmp_path):
         masks.append(relabel(index, frame_labels))
     out = write_result(tmp_path / "res", masks, builder.tracks(), n_frames=4)
     assert is_valid(validate_result(out))
+
+
+def _triples(links: Links) -> list[tuple[int, int, float]]:
+    """(source, target, logit) of every candidate link."""
+    return list(zip(links.src.tolist(), links.dst.tolist(), links.logit.tolist(), strict=True))
+
+
+def _objective(sol, n_src, links, gap_links, params) -> float:
+    """The solver's objective of a solution: logits, less the division and gap costs."""
+    direct = {(i, j): w for i, j, w in _triples(links)}
+    gap = {(i, j): w for i, j, w in _triples(gap_links)}
+    total = 0.0
+    for j, (i, from_gap) in enumerate(zip(sol.source.tolist(), sol.from_gap.tolist(), strict=True)):
+        if i >= 0:
+            total += gap[i, j] - params.gap_cost if from_gap else direct[i, j]
+    return total - params.division_cost * int((sol.children(n_src) == 2).sum())
+
+
+def _brute_force(n_dst, links, gap_links, open_rows, params) -> float:
+    """The best objective over every choice of predecessor for each cell of t+1, under the
+    rules: a cell of t has at most two successors, an open cell of t-1 at most one."""
+    choices: list[list] = [[None] for _ in range(n_dst)]
+    for i, j, w in _triples(links):
+        choices[j].append(("t", i, w))
+    for i, j, w in _triples(gap_links):
+        if i in open_rows:
+            choices[j].append(("gap", i, w - params.gap_cost))
+    best = 0.0
+    for pick in itertools.product(*choices):
+        chosen = [c for c in pick if c is not None]
+        successors = Counter(i for kind, i, _ in chosen if kind == "t")
+        bridged = Counter(i for kind, i, _ in chosen if kind == "gap")
+        if max(successors.values(), default=0) > 2 or max(bridged.values(), default=0) > 1:
+            continue
+        divisions = sum(n == 2 for n in successors.values())
+        best = max(best, sum(w for *_, w in chosen) - params.division_cost * divisions)
+    return best
+
+
+def test_the_solution_is_the_brute_force_optimum():
+    """Small random frame pairs: the solver's lineage scores exactly the best possible, a gap
+    is bridged only where its logit beats the gap cost, each open cell bridges at most once,
+    and no cell has more than two daughters."""
+    rng = np.random.default_rng(19)
+    bridged_somewhere = divided_somewhere = 0
+    for _ in range(400):
+        n_src, n_dst, n_old = (
+            int(rng.integers(0, 4)),
+            int(rng.integers(1, 5)),
+            int(rng.integers(0, 3)),
+        )
+        links = _links(
+            [
+                (i, j, rng.normal(1, 3))
+                for i in range(n_src)
+                for j in range(n_dst)
+                if rng.random() < 0.7
+            ]
+        )
+        gap_links = _links(
+            [
+                (i, j, rng.normal(2, 3))
+                for i in range(n_old)
+                for j in range(n_dst)
+                if rng.random() < 0.7
+            ]
+        )
+        open_rows = np.flatnonzero(rng.random(n_old) < 0.7)
+        params = SolverParams(rng.uniform(0.1, 3), rng.uniform(0.1, 3))
+        sol = solve_pair(n_src, n_dst, links, gap_links, open_rows, params)
+        assert (sol.children(n_src) <= 2).all()
+        gap_sources = sol.source[sol.from_gap].tolist()
+        assert len(set(gap_sources)) == len(gap_sources)  # each open cell bridges once
+        assert set(gap_sources) <= set(open_rows.tolist())
+        logit = {(i, j): w for i, j, w in _triples(gap_links)}
+        for j in np.flatnonzero(sol.from_gap).tolist():
+            assert logit[int(sol.source[j]), j] > params.gap_cost
+        best = _brute_force(n_dst, links, gap_links, open_rows.tolist(), params)
+        assert _objective(sol, n_src, links, gap_links, params) == pytest.approx(best, abs=1e-9)
+        bridged_somewhere += bool(gap_sources)
+        divided_somewhere += bool((sol.children(n_src) == 2).any())
+    assert bridged_somewhere > 50 and divided_somewhere > 20  # the cases hold both events
