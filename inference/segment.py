@@ -12,12 +12,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 
 from inference.errors import CTCError
 from inference.io import FrameSequence, atomic_output_dir, frame_name, write_mask
 from inference.model_folder import load_model_folder, load_state_checked
 from inference.progress import progress
+from seg_code.look import Look, estimate_look
 from seg_code.normalize import percentile_normalize
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from seg_code.predict import predict_probabilities
@@ -25,6 +27,9 @@ from seg_code.resize import resample, scaled_shape
 from seg_code.unet import UNet
 
 MODEL_KIND = "segmentation"
+#: Below this signal/noise (bright cells over the pixel noise) a run warns that dim cells
+#: may be missed: the look-shift benchmark loses detections past it.
+LOW_SIGNAL = 3.0
 
 
 @dataclass
@@ -111,6 +116,28 @@ class Segmenter:
         return labels_from_probabilities(p[1], p[2], p[3], self.postprocess)
 
 
+def sequence_look(images: FrameSequence, samples: int = 5) -> Look:
+    """The look of a sequence (background, noise, signal) from `samples` frames spread over
+    it, measured before segmenting so the run's log says what the segmenter was given."""
+    n = len(images)
+    picks = sorted({round(i * (n - 1) / max(samples - 1, 1)) for i in range(min(samples, n))})
+    return estimate_look(images.read(t) for t in picks)
+
+
+def log_look(images: FrameSequence) -> Look:
+    """Estimate the sequence's look and say it on stderr (one line; a second one warns when
+    the cells stand so little above the noise that dim ones may be missed)."""
+    look = sequence_look(images)
+    click.echo(f"look of {images.folder.name}: {look}", err=True)
+    if look.snr < LOW_SIGNAL:
+        click.echo(
+            f"warning: bright cells stand only {look.snr:.1f} noise sds above the background "
+            f"of {images.folder.name}: dim cells may be missed",
+            err=True,
+        )
+    return look
+
+
 def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[np.ndarray]:
     """Label masks of every frame, in order; only `context_frames + 1` frames in memory."""
     if images.ndim != segmenter.ndim:
@@ -119,6 +146,8 @@ def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[n
             f"{images.ndim}D {images.shape}",
             images.folder,
         )
+    if isinstance(images, FrameSequence) and len(images):
+        log_look(images)
     window: deque[np.ndarray] = deque(maxlen=segmenter.context_frames + 1)
     for frame in images:
         current = segmenter.normalize(frame)

@@ -1,0 +1,274 @@
+"""Look-shift benchmark: SEG and DET of each shipped segmenter on frames made to look like
+another sequence of its dataset.
+
+Late frames of the training sequence overstate what a model does on another sequence (SIM+
+SEG 0.85 there, 0.58 on a sequence whose cells stand 1-2 noise sds above the background).
+So each dataset's held-out frames (after every frame its model trained or was validated on,
+those with SEG ground truth) are shifted to other looks (`training.segmentation.looks`:
+signal compressed toward the background down to signal/noise 1, gain and offset, gamma,
+blur, brighter saturated cells, rescale x0.75 and x1.33) and scored with the CTC measures,
+and simulated sequences whose look is drawn from wide ranges are scored the same way.
+
+    python benchmarks/robustness.py [--ctc ../shared/ctc] [--params parameters]
+        [--frames 6] [--docs docs]      # --docs writes docs/robustness.md and .png
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from segmentation import first_unseen_frame, score  # noqa: E402  (a sibling benchmark)
+
+from inference.io import Track, open_images, open_masks, write_mask, write_tracks  # noqa: E402
+from inference.io.sequence import frame_name  # noqa: E402
+from inference.segment import Segmenter  # noqa: E402
+from seg_code.look import Look, estimate_look  # noqa: E402
+from training.segmentation.looks import Shift, rescale_labels, standard_shifts  # noqa: E402
+from training.simulator import get_preset, simulate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ("Fluo-N2DH-SIM+", "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC")
+#: Simulated looks: each preset with its optics drawn from these ranges (factors of the
+#: preset's own value), `DRAWS` sequences each, scored on their last frames.
+LOOK_RANGES = {
+    "brightness": (0.1, 2.0),
+    "background": (0.5, 3.0),
+    "read_noise": (0.5, 4.0),
+    "photons": (0.3, 3.0),
+    "psf_sigma": (0.7, 1.8),
+    "radius": (0.8, 1.25),
+}
+DRAWS = 3
+SIM_SIZE = {
+    "Fluo-N2DH-SIM+": (384, 384),
+    "Fluo-N2DH-GOWT1": (512, 512),
+    "Fluo-C2DL-MSC": (512, 512),
+}
+
+
+def gt_of_frames(tra: list[np.ndarray], seg: list[np.ndarray], out: Path) -> Path:
+    """A CTC GT folder of unrelated frames: every TRA marker a one-frame track."""
+    (out / "TRA").mkdir(parents=True)
+    (out / "SEG").mkdir()
+    n, tracks, offset = len(tra), [], 0
+    for t, (markers, masks) in enumerate(zip(tra, seg, strict=True)):
+        relabelled = np.where(markers > 0, markers.astype(np.int64) + offset, 0)
+        ids = np.unique(relabelled[relabelled > 0])
+        tracks += [Track(int(i), t, t, 0) for i in ids]
+        offset = int(relabelled.max(initial=offset))
+        write_mask(out / "TRA" / frame_name("man_track", t, n), relabelled)
+        write_mask(out / "SEG" / frame_name("man_seg", t, n), masks)
+    write_tracks(out / "TRA" / "man_track.txt", tracks)
+    return out
+
+
+def segment_shifted(
+    segmenter: Segmenter,
+    windows: list[list[np.ndarray]],
+    shift: Shift,
+    look: Look,
+    cell_level: float,
+    seed: int,
+) -> list[np.ndarray]:
+    """Labels of the last frame of each window (its context before it), all shifted alike."""
+    out = []
+    for i, window in enumerate(windows):
+        shifted = []
+        for j, frame in enumerate(window):
+            rng = np.random.default_rng((seed, i, j))
+            shifted.append(shift.apply(frame, look, cell_level, rng))
+        context = [segmenter.normalize(f) for f in shifted]
+        out.append(segmenter.labels(context, shifted[-1].shape))
+    return out
+
+
+def cell_level(frames: list[np.ndarray], markers: list[np.ndarray], look: Look) -> float:
+    """The cells' typical grey level above the background (median under the GT markers)."""
+    values = np.concatenate([f[m > 0].ravel() for f, m in zip(frames, markers, strict=True)])
+    return float(np.median(values)) - look.background if values.size else 0.0
+
+
+def run_dataset(
+    name: str,
+    seq: Path,
+    gt: Path,
+    frames: list[int],
+    model: Path,
+    shifts: list[Shift],
+    work: Path,
+    seed: int,
+) -> list[dict]:
+    """One row per shift: SEG and DET of `model` on `frames` of `seq` shifted."""
+    images = open_images(seq)
+    segmenter = Segmenter.from_folder(model)
+    k = segmenter.context_frames
+    windows = [[images.read(max(t - c, 0)) for c in range(k, -1, -1)] for t in frames]
+    tra_all, seg_all = open_masks(gt / "TRA", "man_track"), open_masks(gt / "SEG", "man_seg")
+    tra = [tra_all.read(t) for t in frames]
+    seg = [seg_all.read(seg_all.indices.index(t)) for t in frames]
+    current = [w[-1] for w in windows]
+    look = estimate_look(current)
+    level = cell_level(current, tra, look)
+    click.echo(f"{name}: {look}; cells {level / look.noise:.1f} sd above", err=True)
+    rows = []
+    for i, shift in enumerate(shifts):
+        start = time.perf_counter()
+        masks = segment_shifted(segmenter, windows, shift, look, level, seed)
+        case = work / f"{i:02d}"
+        if shift.scale != 1.0:
+            shape = masks[0].shape
+            truth = gt_of_frames(
+                [rescale_labels(m, shift.scale, shape) for m in tra],
+                [rescale_labels(m, shift.scale, shape) for m in seg],
+                case / "GT",
+            )
+        else:
+            truth = gt_of_frames(tra, seg, case / "GT")
+        scores = score(masks, truth, case / "res")
+        rows.append(
+            {
+                "data": name,
+                "family": shift.family,
+                "level": shift.level,
+                "shift": shift.label,
+                "SEG": scores["SEG"],
+                "DET": scores["DET"],
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        click.echo(f"  {shift.label}: SEG {scores['SEG']:.3f} DET {scores['DET']:.3f}", err=True)
+    return rows
+
+
+def held_out_seg_frames(model: Path, data: Path, most: int) -> list[int]:
+    """Up to `most` held-out frames with SEG ground truth, spread over the held-out span."""
+    first = first_unseen_frame(model)
+    annotated = [t for t in open_masks(data / "01_GT" / "SEG", "man_seg").indices if t >= first]
+    if len(annotated) <= most:
+        return annotated
+    pick = np.linspace(0, len(annotated) - 1, most).round().astype(int)
+    return [annotated[i] for i in pick]
+
+
+def simulated_looks(params: Path, work: Path, seed: int) -> list[dict]:
+    """Each preset with shipped models, `DRAWS` sequences of a look drawn from `LOOK_RANGES`."""
+    rows = []
+    rng = np.random.default_rng(seed)
+    none = standard_shifts()[0]
+    for name in REAL:
+        model = params / name / "seg"
+        if not model.is_dir():
+            continue
+        base = get_preset(name)
+        for draw in range(DRAWS):
+            factors = {k: float(rng.uniform(*r)) for k, r in LOOK_RANGES.items()}
+            preset = replace(
+                base,
+                frames=3,
+                seg_fraction=1.0,
+                shape=SIM_SIZE[name],
+                cells=max(3, round(base.cells * np.prod(SIM_SIZE[name]) / np.prod(base.shape))),
+                **{k: getattr(base, k) * f for k, f in factors.items()},
+            )
+            out = work / f"sim-{name}-{draw}"
+            simulate(out, preset, seed=int(rng.integers(1 << 30)))
+            look = estimate_look(open_images(out / "01"))
+            label = f"simulated, look {draw + 1} (signal/noise {look.snr:.1f})"
+            rows += [
+                {**row, "family": "simulated", "level": look.snr, "shift": label}
+                for row in run_dataset(
+                    f"{name}", out / "01", out / "01_GT", [1, 2], model, [none], out / "w", seed
+                )
+            ]
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    """The table: one line per dataset and shift."""
+    lines = ["| data | shift | SEG | DET |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['data']} | {r['shift']} | {r['SEG']:.3f} | {r['DET']:.3f} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], out: Path) -> None:
+    """SEG (solid) and DET (dashed) against each shift's level, one panel per family."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    families = [f for f in dict.fromkeys(r["family"] for r in rows) if f != "none"]
+    fig, axes = plt.subplots(1, len(families), figsize=(3.2 * len(families), 3.2), sharey=True)
+    colours = dict(zip(REAL, ("tab:blue", "tab:orange", "tab:green"), strict=True))
+    for ax, family in zip(np.atleast_1d(axes), families, strict=True):
+        for data, colour in colours.items():
+            base = [r for r in rows if r["data"] == data and r["family"] == "none"]
+            mine = sorted(
+                (r for r in rows if r["data"] == data and r["family"] == family),
+                key=lambda r: r["level"],
+            )
+            if not mine:
+                continue
+            x = [r["level"] for r in mine]
+            ax.plot(x, [r["SEG"] for r in mine], "o-", color=colour, label=f"{data} SEG")
+            ax.plot(x, [r["DET"] for r in mine], "s--", color=colour, alpha=0.6)
+            if base:
+                ax.axhline(base[0]["SEG"], color=colour, lw=0.6, ls=":")
+        ax.set_title(family)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        if family == "signal/noise":
+            ax.set_xscale("log")
+            ax.invert_xaxis()
+    np.atleast_1d(axes)[0].set_ylabel("SEG (solid), DET (dashed)")
+    np.atleast_1d(axes)[0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+@click.command()
+@click.option("--ctc", type=click.Path(path_type=Path), default=ROOT.parent / "shared" / "ctc")
+@click.option("--params", type=click.Path(path_type=Path), default=ROOT / "parameters")
+@click.option("--frames", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--simulated/--no-simulated", default=True, show_default=True)
+@click.option("--docs", type=click.Path(file_okay=False, path_type=Path), default=None)
+def main(ctc: Path, params: Path, frames: int, seed: int, simulated: bool, docs: Path | None):
+    rows: list[dict] = []
+    shifts = standard_shifts()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name in REAL:
+            model, data = params / name / "seg", ctc / name
+            if not model.is_dir() or not data.is_dir():
+                click.echo(f"skip {name}: no model or no data", err=True)
+                continue
+            chosen = held_out_seg_frames(model, data, frames)
+            label = f"{name} 01, frames {','.join(map(str, chosen))}"
+            click.echo(label, err=True)
+            rows += run_dataset(
+                name, data / "01", data / "01_GT", chosen, model, shifts, tmp / name, seed
+            )
+        if simulated:
+            rows += simulated_looks(params, tmp, seed)
+    table = markdown(rows)
+    click.echo(table)
+    if docs is not None:
+        docs.mkdir(parents=True, exist_ok=True)
+        plot(rows, docs / "robustness.png")
+        (docs / "robustness_table.md").write_text(table + "\n")
+        click.echo(f"wrote {docs / 'robustness.png'} and {docs / 'robustness_table.md'}", err=True)
+
+
+if __name__ == "__main__":
+    main()

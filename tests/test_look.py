@@ -1,0 +1,176 @@
+"""The look of a sequence (background, noise, signal) measured from its frames, the look
+shifts built on it, and what a run says about it.
+
+The estimates must hold on synthetic frames of a known background and noise (within 10%),
+whatever the number of cells; a compressed signal must land at the signal/noise asked for;
+and the shipped SIM+ segmenter must still find the cells of a frame whose cells stand only
+two noise sds above the background.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from inference.cli import main as cli
+from inference.io import open_images, open_masks, write_tiff
+from inference.segment import Segmenter
+from seg_code.look import Look, estimate_look, pixel_noise
+from training.segmentation.looks import compress_signal, rescale, rescale_labels, standard_shifts
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data/sample/Sim-N2DH"
+SIM_MODEL = REPO / "parameters/Fluo-N2DH-SIM+/seg"
+
+
+def _frame(
+    rng: np.random.Generator,
+    background: float,
+    noise: float,
+    cells: int,
+    contrast: float,
+    shape=(300, 320),
+    dtype=np.uint16,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blurred discs `contrast` grey levels above `background`, white noise of sd `noise`."""
+    from scipy import ndimage as ndi
+
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    labels = np.zeros(shape, np.uint16)
+    for i, (cy, cx) in enumerate(rng.uniform(20, min(shape) - 20, (cells, 2)), 1):
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 < 12**2] = i
+    signal = ndi.gaussian_filter((labels > 0).astype(float) * contrast, 1.5)
+    image = background + signal + rng.normal(0.0, noise, shape)
+    return np.clip(np.rint(image), 0, np.iinfo(dtype).max).astype(dtype), labels
+
+
+@pytest.mark.parametrize(
+    ("background", "noise", "cells", "dtype"),
+    [(94.0, 3.5, 8, np.uint16), (94.0, 3.5, 60, np.uint16), (2000.0, 40.0, 30, np.uint16),
+     (40.0, 2.5, 20, np.uint8)],
+)  # fmt: skip
+def test_background_and_noise_are_estimated_within_ten_percent(background, noise, cells, dtype):
+    rng = np.random.default_rng(cells)
+    frames = [_frame(rng, background, noise, cells, 8 * noise, dtype=dtype)[0] for _ in range(3)]
+    look = estimate_look(frames)
+    assert look.background == pytest.approx(background, rel=0.10)
+    assert look.noise == pytest.approx(noise, rel=0.10)
+    assert look.signal > 4 * noise  # bright cells are seen above the noise
+
+
+def test_a_3d_stack_is_estimated_like_its_slices():
+    rng = np.random.default_rng(3)
+    stack = np.stack([_frame(rng, 500.0, 12.0, 6, 100.0)[0] for _ in range(10)])
+    look = estimate_look([stack])
+    assert look.background == pytest.approx(500.0, rel=0.10)
+    assert look.noise == pytest.approx(12.0, rel=0.10)
+
+
+def test_noise_estimate_ignores_smooth_structure():
+    yy, xx = np.mgrid[:200, :200]
+    ramp = 100.0 + 0.5 * xx + 50.0 * np.exp(-((yy - 100) ** 2 + (xx - 100) ** 2) / 400.0)
+    noisy = ramp + np.random.default_rng(0).normal(0, 2.0, ramp.shape)
+    assert pixel_noise(ramp) < 0.3  # a ramp and a blurred blob are no noise
+    assert pixel_noise(noisy) == pytest.approx(2.0, rel=0.10)
+
+
+def test_compressed_signal_lands_at_the_signal_to_noise_asked_for():
+    rng = np.random.default_rng(1)
+    image, labels = _frame(rng, 94.0, 3.5, 20, 40.0, shape=(400, 400))
+    look = estimate_look([image])
+    level = float(np.median(image[labels > 0])) - look.background
+    for snr in (4.0, 2.0, 1.0):
+        shifted = compress_signal(image, look, level, snr, np.random.default_rng(2))
+        after = estimate_look([shifted])
+        measured = (float(np.median(shifted[labels > 0])) - after.background) / after.noise
+        assert measured == pytest.approx(snr, rel=0.2), snr
+        assert after.noise == pytest.approx(look.noise, rel=0.10)  # the noise stays as it was
+    assert np.array_equal(compress_signal(image, look, level, 50.0, rng), image)  # already dim
+
+
+def test_rescaled_masks_follow_the_rescaled_frame():
+    rng = np.random.default_rng(4)
+    image, labels = _frame(rng, 94.0, 3.5, 5, 40.0, shape=(120, 160))
+    for factor in (0.75, 1.33):
+        bigger = rescale(image, factor)
+        masks = rescale_labels(labels, factor, bigger.shape)
+        assert masks.shape == bigger.shape == (round(120 * factor), round(160 * factor))
+        assert set(np.unique(masks)) == set(np.unique(labels))
+        assert float(np.mean(bigger[masks > 0])) > float(np.mean(bigger[masks == 0])) + 20
+
+
+def test_every_standard_shift_keeps_shape_and_grey_levels_unless_it_rescales():
+    rng = np.random.default_rng(5)
+    image, labels = _frame(rng, 94.0, 3.5, 10, 30.0, shape=(96, 96))
+    look = estimate_look([image])
+    for shift in standard_shifts():
+        out = shift.apply(image, look, 30.0, np.random.default_rng(0))
+        assert out.dtype == image.dtype, shift.label
+        expected = tuple(round(s * shift.scale) for s in image.shape)
+        assert out.shape == expected, shift.label
+
+
+def _matched_fraction(found: np.ndarray, truth: np.ndarray) -> float:
+    """Fraction of true cells covered more than half by one found object (the CTC's DET
+    matching rule)."""
+    hits = 0
+    ids = [i for i in np.unique(truth) if i]
+    for i in ids:
+        inside = found[truth == i]
+        values, counts = np.unique(inside[inside > 0], return_counts=True)
+        hits += bool(len(counts)) and counts.max() * 2 > inside.size
+    return hits / len(ids)
+
+
+def test_shipped_segmenter_still_finds_the_cells_of_a_low_signal_frame(one_torch_thread):
+    segmenter = Segmenter.from_folder(SIM_MODEL)
+    images, truth = open_images(SAMPLE / "01"), open_masks(SAMPLE / "01_GT" / "TRA", "man_track")
+    t = 20
+    window = [images.read(t - 1), images.read(t)]
+    markers = truth.read(t)
+    look = estimate_look(window)
+    level = float(np.median(window[-1][markers > 0])) - look.background
+    assert level / look.noise > 4  # the sample's cells are well above the noise ...
+    dim = [
+        compress_signal(f, look, level, 2.0, np.random.default_rng(i)) for i, f in enumerate(window)
+    ]
+    assert estimate_look(dim).snr < look.snr / 2  # ... and the shifted ones are not
+    plain = segmenter.labels([segmenter.normalize(f) for f in window], window[-1].shape)
+    shifted = segmenter.labels([segmenter.normalize(f) for f in dim], dim[-1].shape)
+    assert _matched_fraction(plain, markers) >= 0.9
+    assert _matched_fraction(shifted, markers) >= 0.85
+
+
+def _sequence(folder: Path, frames: list[np.ndarray]) -> Path:
+    folder.mkdir(parents=True)
+    for t, frame in enumerate(frames):
+        write_tiff(folder / f"t{t:03d}.tif", frame)
+    return folder
+
+
+def test_segment_logs_the_look_and_warns_on_a_low_signal_sequence(tmp_path, one_torch_thread):
+    rng = np.random.default_rng(6)
+    bright = _sequence(tmp_path / "bright" / "01", [_frame(rng, 94, 3.5, 8, 60.0)[0]] * 2)
+    dim = _sequence(tmp_path / "dim" / "01", [_frame(rng, 94, 3.5, 8, 6.0)[0]] * 2)
+    runner = CliRunner()
+    said = {}
+    for name, folder in (("bright", bright), ("dim", dim)):
+        result = runner.invoke(
+            cli,
+            ["segment", str(folder), str(tmp_path / f"{name}-masks"), "--model", str(SIM_MODEL)],
+        )
+        assert result.exit_code == 0, result.output
+        said[name] = result.output
+    for text in said.values():
+        assert "look of 01: background" in text and "noise sd" in text
+    assert "warning" not in said["bright"]
+    assert "warning: bright cells stand only" in said["dim"]
+
+
+def test_look_reports_its_signal_to_noise():
+    look = Look(background=10.0, noise=2.0, signal=5.0)
+    assert look.snr == 2.5 and look.as_dict()["snr"] == 2.5
+    assert "signal/noise 2.5" in str(look)

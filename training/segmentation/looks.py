@@ -1,0 +1,164 @@
+"""Look shifts: a frame made to look like another sequence of its dataset, by a known amount.
+
+Other sequences of a dataset differ from the training one in how far the cells stand above
+the camera noise, in gain and offset, contrast curve, focus, brightness and scale. Each shift
+here maps a frame (and, for a rescale, its masks) to such a look with the cells where they
+were, so the ground truth still holds. The benchmark scores models on them
+(`benchmarks/robustness.py`); training can draw them as augmentation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from seg_code.look import Look
+
+
+def _to_dtype(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Round and clip to the frame's grey levels (a camera saturates; it never wraps)."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(image), info.min, info.max).astype(dtype)
+    return image.astype(dtype)
+
+
+def compress_signal(
+    image: np.ndarray, look: Look, cell_level: float, snr: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Cells only `snr` noise sds above the background, at the frame's own noise level.
+
+    The signal is scaled toward the background by a = snr * noise / cell_level (where
+    `cell_level` is the cells' typical level above the background) and noise is added so
+    that the total noise stays what it was: the dim-sequence look (SIM+ at 1-2 sds).
+    A frame already at or below `snr` is returned as it is.
+    """
+    if cell_level <= 0 or snr * look.noise >= cell_level:
+        return image.copy()
+    a = snr * look.noise / cell_level
+    x = look.background + a * (image.astype(np.float64) - look.background)
+    x += rng.normal(0.0, look.noise * math.sqrt(1.0 - a * a), image.shape)
+    return _to_dtype(x, image.dtype)
+
+
+def gain_offset(image: np.ndarray, gain: float, offset: float) -> np.ndarray:
+    """Another camera gain and baseline: x -> gain * x + offset (clipped to the grey levels)."""
+    return _to_dtype(gain * image.astype(np.float64) + offset, image.dtype)
+
+
+def gamma_curve(image: np.ndarray, gamma: float) -> np.ndarray:
+    """Another contrast curve: the frame's range raised to `gamma` (< 1 lifts dim cells)."""
+    x = image.astype(np.float64)
+    lo, hi = float(x.min()), float(x.max())
+    if hi <= lo:
+        return image.copy()
+    return _to_dtype(lo + (hi - lo) * ((x - lo) / (hi - lo)) ** gamma, image.dtype)
+
+
+def blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Out of focus: a Gaussian blur of `sigma` px in YX."""
+    sigmas = (0.0,) * (image.ndim - 2) + (sigma, sigma)
+    return _to_dtype(ndi.gaussian_filter(image.astype(np.float64), sigmas), image.dtype)
+
+
+def brighten(image: np.ndarray, look: Look, factor: float, saturate: float = 99.0) -> np.ndarray:
+    """Brighter, more contrasted cells (the signal above the background times `factor`)
+    whose brightest pixels saturate: everything over the `saturate` percentile of the
+    brightened frame is clipped to it, as a camera at full range does."""
+    x = look.background + factor * (image.astype(np.float64) - look.background)
+    top = float(np.percentile(x, saturate))
+    return _to_dtype(np.minimum(x, top), image.dtype)
+
+
+def rescale(image: np.ndarray, factor: float) -> np.ndarray:
+    """The frame at `factor` times its size in YX (bigger or smaller cells), linear."""
+    zoom = (1.0,) * (image.ndim - 2) + (factor, factor)
+    return _to_dtype(ndi.zoom(image.astype(np.float64), zoom, order=1), image.dtype)
+
+
+def rescale_labels(labels: np.ndarray, factor: float, shape: tuple[int, ...]) -> np.ndarray:
+    """Masks on the grid of `rescale(frame, factor)` (nearest label), of shape `shape`."""
+    zoom = [target / source for target, source in zip(shape, labels.shape, strict=True)]
+    return ndi.zoom(labels, zoom, order=0)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One look shift: a family (the plot's panel), a level (its x axis) and what it does.
+
+    `apply(image, look, cell_level, rng)` returns the shifted frame; `scale` is the YX size
+    factor (the masks must follow), 1 for every shift but a rescale.
+    """
+
+    family: str
+    level: float
+    label: str
+    apply: Callable[[np.ndarray, Look, float, np.random.Generator], np.ndarray]
+    scale: float = 1.0
+
+
+def standard_shifts() -> list[Shift]:
+    """The benchmark's shifts: the looks measured on unseen sequences and beyond them."""
+    shifts = [Shift("none", 0.0, "unshifted", lambda im, lk, c, r: im.copy())]
+    for snr in (8.0, 4.0, 2.0, 1.5, 1.0):
+        shifts.append(
+            Shift(
+                "signal/noise",
+                snr,
+                f"signal/noise {snr:g}",
+                lambda im, lk, c, r, s=snr: compress_signal(im, lk, c, s, r),
+            )
+        )
+    for gain in (0.5, 2.0):
+        shifts.append(
+            Shift(
+                "gain/offset",
+                gain,
+                f"gain {gain:g}",
+                lambda im, lk, c, r, g=gain: gain_offset(im, g, 0.0),
+            )
+        )
+    shifts.append(  # the baseline raised by as much as the bright cells stand above it
+        Shift(
+            "gain/offset",
+            1.0,
+            "offset +signal",
+            lambda im, lk, c, r: gain_offset(im, 1.0, lk.signal),
+        )
+    )
+    for gamma in (0.5, 2.0):
+        shifts.append(
+            Shift(
+                "gamma", gamma, f"gamma {gamma:g}", lambda im, lk, c, r, g=gamma: gamma_curve(im, g)
+            )
+        )
+    for sigma in (1.5, 3.0):
+        shifts.append(
+            Shift(
+                "blur", sigma, f"blur sigma {sigma:g} px", lambda im, lk, c, r, s=sigma: blur(im, s)
+            )
+        )
+    for factor in (3.0,):
+        shifts.append(
+            Shift(
+                "brighter",
+                factor,
+                f"cells x{factor:g}, saturated",
+                lambda im, lk, c, r, f=factor: brighten(im, lk, f),
+            )
+        )
+    for factor in (0.75, 1.33):
+        shifts.append(
+            Shift(
+                "rescale",
+                factor,
+                f"rescale x{factor:g}",
+                lambda im, lk, c, r, f=factor: rescale(im, f),
+                scale=factor,
+            )
+        )
+    return shifts
