@@ -270,3 +270,65 @@ def test_cli_images_and_bad_folder(tmp_path: Path) -> None:
     assert run.exit_code == 1 and "[frame-count]" in run.output
     run = CliRunner().invoke(main, ["validate", str(tmp_path / "nope")])
     assert run.exit_code == 2
+
+
+def _ctc_valid(folder: Path) -> bool:
+    """py-ctcmetrics' own validity check of a result folder (a failed assert: invalid)."""
+    import warnings
+
+    from ctc_metrics.metrics import valid
+
+    masks = sorted(folder.glob("mask*.tif"))
+    present = [np.unique(tifffile.imread(p)) for p in masks]
+    lines = [[int(v) for v in line.split()] for line in (folder / "res_track.txt").open()]
+    tracks = np.array(lines, np.int64).reshape(-1, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return bool(valid([str(p) for p in masks], tracks, [p[p > 0] for p in present]))
+        except (AssertionError, IndexError):
+            return False
+
+
+def _erase(frames: list[np.ndarray], t: int, label: int) -> list[np.ndarray]:
+    frames[t][frames[t] == label] = 0
+    return frames
+
+
+def _paint(frames: list[np.ndarray], t: int, label: int) -> list[np.ndarray]:
+    frames[t][8:10, 0:2] = label
+    return frames
+
+
+def _gap() -> list[np.ndarray]:
+    """Cell 4 missed in frame 2; from frame 3 it is track 5, whose parent is 4."""
+    frames = _erase(_frames(), 2, 4)
+    frames[3][frames[3] == 4] = 5
+    return frames
+
+
+#: name -> (masks, res_track.txt): valid results and results that break one rule each
+AGAINST_CTC = {
+    "valid": (_frames, LINES),
+    "valid with a gap": (_gap, "1 0 1 0\n2 2 3 1\n3 2 3 1\n4 0 1 0\n5 3 3 4\n"),
+    "valid with an empty frame": (lambda: [*_frames(), np.zeros((10, 12), np.uint16)], LINES),
+    "parent ends as the child begins": (_frames, "1 0 2 0\n2 2 3 1\n3 2 3 1\n4 0 3 0\n"),
+    "parent ends after the child begins": (_frames, "1 0 1 0\n2 2 3 4\n3 2 3 1\n4 0 3 0\n"),
+    "undeclared label": (lambda: _paint(_frames(), 1, 9), LINES),
+    "declared label absent from a frame": (lambda: _erase(_frames(), 1, 4), LINES),
+    "label outside its frames": (lambda: _paint(_frames(), 3, 1), LINES),
+    "label never in the masks": (_frames, LINES + "7 1 2 0\n"),
+    "ends before it begins": (_frames, "1 0 1 0\n2 2 3 1\n3 2 3 1\n4 3 0 0\n"),
+    "label declared twice": (_frames, LINES + "4 0 3 0\n"),
+    "parent not declared": (_frames, "1 0 1 0\n2 2 3 1\n3 2 3 8\n4 0 3 0\n"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", AGAINST_CTC)
+def test_validator_agrees_with_py_ctcmetrics(tmp_path: Path, case: str) -> None:
+    """Our rules refuse exactly what py-ctcmetrics' `valid` refuses, on valid and broken results."""
+    frames, lines = AGAINST_CTC[case]
+    folder = _result(tmp_path, frames(), lines)
+    ours = is_valid(validate_result(folder))
+    assert ours == _ctc_valid(folder)
+    assert ours == case.startswith("valid")
