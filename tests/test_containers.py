@@ -120,8 +120,8 @@ def test_singularity_def_bootstraps_from_the_docker_image_with_its_entry_point()
     assert ENTRYPOINT in recipe.cmd
 
 
-def _entrypoint(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{VENV_BIN}:/usr/bin:/bin")
+def _entrypoint(*args: str, **environment: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{VENV_BIN}:/usr/bin:/bin", **environment)
     return subprocess.run(
         [REPO / "containers/entrypoint.sh", *args], env=env, capture_output=True, text=True
     )
@@ -142,6 +142,23 @@ def test_entrypoint_selftest_passes_outside_the_image():
     result = _entrypoint("selftest")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "selftest: passed" in result.stdout
+    for measure in ("TRA", "SEG", "LNK", "tp_div(0)"):  # scores are checked, not only printed
+        assert f"selftest: {measure} " in result.stdout and "TOO LOW" not in result.stdout
+
+
+def test_entrypoint_selftest_fails_on_low_scores(tmp_path):
+    """A tracker that links nothing (radii of 0.01 px) still gives a valid result: the
+    selftest must refuse it by its scores (the run script takes it from GNNTRACK_PARAMS)."""
+    params = tmp_path / "params"
+    shutil.copytree(REPO / "parameters/Fluo-N2DH-SIM+", params)
+    config_path = params / "tracker/config.json"
+    config = json.loads(config_path.read_text())
+    config["graph"].update(radius=0.01, radius_gap=0.01)
+    config_path.write_text(json.dumps(config))
+    result = _entrypoint("selftest", GNNTRACK_PARAMS=str(params))
+    assert result.returncode != 0, result.stdout
+    assert "selftest: LNK" in result.stdout and "TOO LOW" in result.stdout
+    assert "selftest: passed" not in result.stdout
 
 
 @pytest.mark.slow
