@@ -30,7 +30,7 @@ from inference.io import (
     write_tiff,
     write_tracks,
 )
-from inference.movie import MovieOptions, outline, track_colour, write_movie
+from inference.movie import MovieOptions, outline, render_frames, track_colour, write_movie
 from inference.report import analyse_errors, layout_forest, plot_forest, summarize
 from inference.report.lineage import forest_rows
 
@@ -188,11 +188,24 @@ def test_movie_outlines_each_cell_in_its_track_colour(crafted, tmp_path):
 
 
 def test_movie_of_a_3d_sequence_is_a_max_projection(tmp_path):
+    """Each cell lies in one z-slice of its own (label % 3) and the image is bright only
+    there: the movie must show every cell, bright and outlined, as a max projection does."""
     res = _write(tmp_path / "res3d", RESULT, "mask", depth=3)
     images = tmp_path / "img3d"
     images.mkdir()
     for t, mask in enumerate(open_masks(res)):
-        write_tiff(images / frame_name("t", t, 6), (100 + 50 * (mask > 0)).astype(np.uint16))
+        mask = mask * (mask % 3 == np.arange(3)[:, None, None])
+        write_mask(res / frame_name("mask", t, 6), mask)
+        write_tiff(images / frame_name("t", t, 6), (100 + 150 * (mask > 0)).astype(np.uint16))
+    tracks = read_tracks(res / "res_track.txt")
+    options = MovieOptions(ids=False, tail=0)
+    frame = list(render_frames(open_images(images), open_masks(res), tracks, options))[4]
+    assert frame.shape == (*SHAPE, 3)
+    for label in (7, 8, 9):  # in slices 1, 2 and 0 (1 and 6 sit under the frame stamp)
+        _, _, _, y, x = RESULT[label]
+        assert (frame[y + 2 : y + 4, x + 2 : x + 4] > 200).all(), label  # bright inside
+        assert (frame[y, x + 1 : x + 5] == track_colour(label)).all(), label  # outlined
+    assert (frame[30, 30] < 60).all()  # background stays dark
     run = CliRunner().invoke(main, ["movie", str(res), str(images), str(tmp_path / "m.gif")])
     assert run.exit_code == 0, run.output
     assert Image.open(tmp_path / "m.gif").size == SHAPE[::-1]
