@@ -15,6 +15,7 @@ and simulated sequences whose look is drawn from wide ranges are scored the same
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -133,6 +134,8 @@ def run_dataset(
         else:
             truth = gt_of_frames(tra, seg, case / "GT")
         scores = score(masks, truth, case / "res")
+        found = sum(len(np.unique(m)) - 1 for m in masks)
+        true = sum(len(np.unique(m)) - 1 for m in tra)
         rows.append(
             {
                 "data": name,
@@ -141,10 +144,15 @@ def run_dataset(
                 "shift": shift.label,
                 "SEG": scores["SEG"],
                 "DET": scores["DET"],
+                "objects/cell": found / max(true, 1),
                 "seconds": time.perf_counter() - start,
             }
         )
-        click.echo(f"  {shift.label}: SEG {scores['SEG']:.3f} DET {scores['DET']:.3f}", err=True)
+        click.echo(
+            f"  {shift.label}: SEG {scores['SEG']:.3f} DET {scores['DET']:.3f}, "
+            f"{found / max(true, 1):.2f} objects per true cell",
+            err=True,
+        )
     return rows
 
 
@@ -193,9 +201,12 @@ def simulated_looks(params: Path, work: Path, seed: int) -> list[dict]:
 
 def markdown(rows: list[dict]) -> str:
     """The table: one line per dataset and shift."""
-    lines = ["| data | shift | SEG | DET |", "|---|---|---|---|"]
+    lines = ["| data | shift | SEG | DET | objects per true cell |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['data']} | {r['shift']} | {r['SEG']:.3f} | {r['DET']:.3f} |")
+        lines.append(
+            f"| {r['data']} | {r['shift']} | {r['SEG']:.3f} | {r['DET']:.3f} "
+            f"| {r['objects/cell']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -207,9 +218,13 @@ def plot(rows: list[dict], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     families = [f for f in dict.fromkeys(r["family"] for r in rows) if f != "none"]
-    fig, axes = plt.subplots(1, len(families), figsize=(3.2 * len(families), 3.2), sharey=True)
+    columns = 4
+    lines = -(-len(families) // columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(3.4 * columns, 3.0 * lines), sharey=True)
+    for ax in np.atleast_1d(axes).ravel()[len(families) :]:
+        ax.set_visible(False)
     colours = dict(zip(REAL, ("tab:blue", "tab:orange", "tab:green"), strict=True))
-    for ax, family in zip(np.atleast_1d(axes), families, strict=True):
+    for ax, family in zip(np.atleast_1d(axes).ravel(), families, strict=False):
         for data, colour in colours.items():
             base = [r for r in rows if r["data"] == data and r["family"] == "none"]
             mine = sorted(
@@ -226,11 +241,14 @@ def plot(rows: list[dict], out: Path) -> None:
         ax.set_title(family)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-        if family == "signal/noise":
-            ax.set_xscale("log")
+        if family in ("signal/noise", "simulated"):  # dimmer to the right
             ax.invert_xaxis()
-    np.atleast_1d(axes)[0].set_ylabel("SEG (solid), DET (dashed)")
-    np.atleast_1d(axes)[0].legend(fontsize=7, loc="lower left")
+            ax.set_xlabel("signal / noise")
+        else:
+            ax.set_xticks(sorted({r["level"] for r in rows if r["family"] == family}))
+    first = np.atleast_1d(axes).ravel()[0]
+    first.set_ylabel("SEG (solid), DET (dashed)")
+    first.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -243,7 +261,23 @@ def plot(rows: list[dict], out: Path) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--simulated/--no-simulated", default=True, show_default=True)
 @click.option("--docs", type=click.Path(file_okay=False, path_type=Path), default=None)
-def main(ctc: Path, params: Path, frames: int, seed: int, simulated: bool, docs: Path | None):
+@click.option(
+    "--replot",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Only redraw the plot (next to it) from a robustness.json of an earlier run.",
+)
+def main(
+    ctc: Path,
+    params: Path,
+    frames: int,
+    seed: int,
+    simulated: bool,
+    docs: Path | None,
+    replot: Path | None,
+) -> None:
+    if replot is not None:
+        plot(json.loads(replot.read_text()), replot.with_suffix(".png"))
+        return
     rows: list[dict] = []
     shifts = standard_shifts()
     with tempfile.TemporaryDirectory() as tmp:
@@ -267,7 +301,8 @@ def main(ctc: Path, params: Path, frames: int, seed: int, simulated: bool, docs:
         docs.mkdir(parents=True, exist_ok=True)
         plot(rows, docs / "robustness.png")
         (docs / "robustness_table.md").write_text(table + "\n")
-        click.echo(f"wrote {docs / 'robustness.png'} and {docs / 'robustness_table.md'}", err=True)
+        (docs / "robustness.json").write_text(json.dumps(rows, indent=1) + "\n")
+        click.echo(f"wrote robustness.png, _table.md and .json in {docs}", err=True)
 
 
 if __name__ == "__main__":

@@ -174,3 +174,78 @@ def test_look_reports_its_signal_to_noise():
     look = Look(background=10.0, noise=2.0, signal=5.0)
     assert look.snr == 2.5 and look.as_dict()["snr"] == 2.5
     assert "signal/noise 2.5" in str(look)
+
+
+def _normalised_frame(seed: int, contrast: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+    image, labels = _frame(np.random.default_rng(seed), 94.0, 3.5, 12, contrast, shape=(128, 128))
+    lo, hi = np.percentile(image, [1, 99.8])
+    channels = np.stack([(image - lo) / (hi - lo)] * 2).astype(np.float32)
+    return channels, labels
+
+
+def test_dimmed_cells_lose_contrast_and_the_rest_keep_it():
+    from training.segmentation.looks import dim_some_cells
+
+    image, _ = _normalised_frame(7)
+    yy, xx = np.mgrid[:128, :128]
+    labels = np.zeros((128, 128), np.int32)
+    for i, (cy, cx) in enumerate([(y, x) for y in (24, 64, 104) for x in (24, 64, 104)], 1):
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 < 12**2] = i
+    image = image * 0.1 + np.float32(labels > 0)  # cells on a grid, none touching
+    out = dim_some_cells(image, labels, np.random.default_rng(0), share=(0.5, 0.5), by=(0.2, 0.2))
+    background = float(np.median(image[-1][labels == 0]))
+    ratios = []
+    for i in np.unique(labels)[1:]:
+        core = (labels == i) & (ndi_erode(labels == i))
+        before = float(image[-1][core].mean()) - background
+        ratios.append((float(out[-1][core].mean()) - background) / before)
+    assert min(ratios) == pytest.approx(0.2, abs=0.05)  # dimmed cells: a fifth of the signal
+    assert max(ratios) == pytest.approx(1.0, abs=0.02)  # the others untouched
+    assert out.shape == image.shape and np.isfinite(out).all()
+
+
+def ndi_erode(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage as ndi
+
+    return ndi.binary_erosion(mask, iterations=5)
+
+
+def test_look_augmentation_and_validation_looks_are_normalised_frames():
+    from training.segmentation.looks import augment_look, validation_looks
+
+    image, labels = _normalised_frame(8)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        out = augment_look(image, labels, rng, p_dim=1.0, p_compress=1.0)
+        assert out.shape == image.shape and out.dtype == np.float32 and np.isfinite(out).all()
+        lo, hi = np.percentile(out[-1], [1, 99.8])
+        assert lo == pytest.approx(0.0, abs=1e-3) and hi == pytest.approx(1.0, abs=1e-3)
+    shifted = validation_looks(image, labels, np.random.default_rng(2))
+    assert set(shifted) == {"signal/noise 2", "half the cells dim", "gamma 2"}
+    cells, background = labels > 0, labels == 0
+    plain = float(image[-1][cells].mean() - image[-1][background].mean())
+    for name, out in shifted.items():
+        contrast = float(out[-1][cells].mean() - out[-1][background].mean())
+        noise = pixel_noise(out[-1])
+        assert contrast / noise < plain / pixel_noise(image[-1]), name  # a harder look
+
+
+def test_train_seg_with_looks_records_them_and_validates_on_shifted_frames(tmp_path):
+    from training.simulator import get_preset, simulate
+
+    data = tmp_path / "Sim"
+    preset = get_preset("Fluo-N2DH-SIM+").with_options(
+        frames=6, size=(128, 128), cells=4, seg_fraction=1.0
+    )
+    simulate(data, preset, seed=4)
+    model = tmp_path / "seg"
+    args = ["train-seg", str(data), "--train-frames", "0:4", "--val-frames", "4:6",
+            "--out", str(model), "--iterations", "6", "--batch-size", "2", "--patch", "64,64",
+            "--depth", "2", "--val-every", "3", "--looks", "--val-looks"]  # fmt: skip
+    run = CliRunner().invoke(cli, args)
+    assert run.exit_code == 0, run.output
+    import json
+
+    settings = json.loads((model / "config.json").read_text())["training"]["settings"]
+    assert settings["looks"] is True and settings["val_looks"] is True
+    Segmenter.from_folder(model)  # loads like any model

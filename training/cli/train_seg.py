@@ -111,6 +111,18 @@ def _initial_weights(folder: Path, cfg: SegTrainConfig) -> dict:
     help="Start from this segmentation model folder's weights (same architecture and "
     "normalisation): trains a CPU model longer in pieces, or fine-tunes on new data.",
 )
+@click.option(
+    "--looks",
+    is_flag=True,
+    help="Augment with other sequences' looks: some cells dimmed, the signal pressed toward "
+    "the background down to ~1 noise sd, gamma 0.5-2 (robustness to unseen sequences).",
+)
+@click.option(
+    "--val-looks",
+    is_flag=True,
+    help="Choose the checkpoint and thresholds also on look-shifted copies of the "
+    "validation frames (signal/noise 2, half the cells dim, gamma 2), not on them alone.",
+)
 @click.option("--seed", default=0, show_default=True)
 @overwrite_option
 def train_seg(
@@ -132,6 +144,8 @@ def train_seg(
     scale,
     gamma,
     init_dir,
+    looks,
+    val_looks,
     seed,
     overwrite,
 ) -> None:
@@ -162,6 +176,8 @@ def train_seg(
         tile=(512,) * 2 if ndim == 2 else (64, 256, 256),
         margin=(32,) * 2 if ndim == 2 else (8, 32, 32),
         normalization={"low": 1.0, "high": 99.8, "gamma": gamma},
+        looks=looks,
+        val_looks=val_looks,
     )
     init_state = _initial_weights(init_dir, cfg) if init_dir is not None else None
     everything = load_samples(

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from training.segmentation.looks import augment_look
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -25,6 +27,7 @@ class AugmentConfig:
     noise: tuple[float, float] = (0.0, 0.08)
     blur: tuple[float, float] = (0.0, 1.5)
     foreground_bias: float = 0.8  # chance that a patch is centred on a cell
+    looks: bool = False  # also other sequences' looks: dim cells, low signal/noise (looks.py)
 
 
 def _crop_box(shape, size, labels, rng, bias) -> tuple[slice, ...]:
@@ -91,7 +94,10 @@ def augment(
             np.rot90(lab, axes=(ndim - 2, ndim - 1)),
             np.rot90(val, axes=(ndim - 2, ndim - 1)),
         )
-    img = _intensity(np.ascontiguousarray(img, dtype=np.float32), config, rng)
+    img = np.ascontiguousarray(img, dtype=np.float32)
+    if config.looks:
+        img = augment_look(img, np.ascontiguousarray(lab), rng)
+    img = _intensity(img, config, rng)
     return img, np.ascontiguousarray(lab), np.ascontiguousarray(val)
 
 

@@ -17,6 +17,7 @@ from scipy import ndimage as ndi
 from inference.errors import CTCError
 from inference.io import FrameSequence, list_frames, open_images, open_masks, read_tiff
 from seg_code.normalize import percentile_normalize
+from training.segmentation.looks import validation_looks
 
 
 @dataclass
@@ -110,3 +111,14 @@ def load_samples(
         valid = ~_unannotated_mask(labels[t], markers, radius)
         samples.append(SegSample(t, context, labels[t], valid, annotated[t][1]))
     return samples
+
+
+def with_look_shifts(samples: list[SegSample], seed: int = 0) -> list[SegSample]:
+    """`samples` and, for each, its fixed look shifts (`validation_looks`): a validation set
+    that also asks how the model does on another sequence's look."""
+    out = list(samples)
+    for i, s in enumerate(samples):
+        rng = np.random.default_rng((seed, i))
+        for name, image in validation_looks(s.image, s.labels, rng).items():
+            out.append(SegSample(s.index, image, s.labels, s.valid, f"{s.source}, {name}"))
+    return out

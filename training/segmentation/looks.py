@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from seg_code.look import Look
+from seg_code.look import Look, pixel_noise
 
 
 def _to_dtype(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -162,3 +162,76 @@ def standard_shifts() -> list[Shift]:
             )
         )
     return shifts
+
+
+def _renormalise(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
+    """Percentiles of the current (last) frame mapped to 0 and 1 in every channel, as the
+    run normalises each frame: a dimmer look is seen through the same lens."""
+    lo, hi = np.percentile(image[-1], [low, high])
+    return ((image - lo) / (hi - lo if hi > lo else 1.0)).astype(np.float32)
+
+
+def dim_some_cells(
+    image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, share=(0.2, 0.7), by=(0.1, 0.6)
+) -> np.ndarray:
+    """A random `share` of the cells at a fraction `by` of their signal above the background
+    (a smooth map, so their blurred rims follow): dim cells among bright ones, the look that
+    percentile normalisation hides most."""
+    ids = np.unique(labels)
+    ids = ids[ids > 0]
+    if not len(ids):
+        return image
+    chosen = ids[rng.random(len(ids)) < rng.uniform(*share)]
+    if not len(chosen):
+        return image
+    region = ndi.gaussian_filter(np.isin(labels, chosen).astype(np.float32), 2.0)
+    factor = 1.0 - (1.0 - rng.uniform(*by)) * np.clip(region * 2.0, 0.0, 1.0)
+    background = float(np.median(image[-1][labels == 0])) if (labels == 0).any() else 0.0
+    return (background + factor * (image - background)).astype(np.float32)
+
+
+def dim_all_cells(image: np.ndarray, labels: np.ndarray, a: float, rng: np.random.Generator):
+    """Every channel's signal at a fraction `a` of its height above the background, at the
+    frame's own noise level (see `compress_signal`)."""
+    background = float(np.median(image[-1][labels == 0])) if (labels == 0).any() else 0.0
+    noise = pixel_noise(image[-1])
+    out = background + a * (image - background)
+    out += rng.normal(0.0, noise * math.sqrt(max(1.0 - a * a, 0.0)), image.shape)
+    return out.astype(np.float32)
+
+
+def augment_look(
+    image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, p_dim=0.4, p_compress=0.5
+) -> np.ndarray:
+    """A training patch (channels, *spatial; normalised frames) in another sequence's look:
+    some cells dimmed, the whole signal pressed toward the background down to ~1 noise sd,
+    then normalised again like a frame at run time."""
+    changed = False
+    if rng.random() < p_dim:
+        image, changed = dim_some_cells(image, labels, rng), True
+    if rng.random() < p_compress:
+        a = float(np.exp(rng.uniform(np.log(0.08), 0.0)))  # log-uniform: 1/12 .. 1
+        image, changed = dim_all_cells(image, labels, a, rng), True
+    return _renormalise(image) if changed else image
+
+
+def validation_looks(
+    image: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Fixed look shifts of a validation frame (normalised channels), for choosing the
+    checkpoint and thresholds on other looks as well as on the training sequence's own:
+    cells at ~2 noise sds, half the cells at a quarter of their signal, a contrast curve
+    (gamma 2) that leaves dim cells dimmer."""
+    cells = labels > 0
+    background = float(np.median(image[-1][~cells])) if (~cells).any() else 0.0
+    level = float(np.median(image[-1][cells])) - background if cells.any() else 0.0
+    noise = pixel_noise(image[-1])
+    out = {}
+    if level > 2.0 * noise > 0:
+        out["signal/noise 2"] = _renormalise(dim_all_cells(image, labels, 2.0 * noise / level, rng))
+    out["half the cells dim"] = _renormalise(
+        dim_some_cells(image, labels, rng, share=(0.5, 0.5), by=(0.25, 0.25))
+    )
+    lifted = np.clip(image - background, 0.0, None)
+    out["gamma 2"] = _renormalise(background + lifted**2 / max(float(lifted.max()), 1e-6))
+    return out

@@ -26,7 +26,7 @@ from seg_code.resize import resample, scaled_shape
 from seg_code.targets import centre_map, class_map
 from seg_code.unet import UNet
 from training.segmentation.augment import AugmentConfig, augment
-from training.segmentation.data import SegSample
+from training.segmentation.data import SegSample, with_look_shifts
 from training.segmentation.metrics import match_counts
 
 
@@ -53,6 +53,8 @@ class SegTrainConfig:
     tile: tuple[int, ...] = (512, 512)
     margin: tuple[int, ...] = (32, 32)
     scale: float = 1.0  # YX resolution the network works at, relative to the frames
+    looks: bool = False  # augment with other sequences' looks (dim cells, low signal/noise)
+    val_looks: bool = False  # choose checkpoint and thresholds also on look-shifted val frames
 
 
 def _progress(step: int, cfg: SegTrainConfig, seconds: float) -> float:
@@ -191,7 +193,14 @@ def train_segmentation(
         model = model.to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     class_weights = torch.tensor([1.0, 1.0, cfg.edge_weight], device=device)
-    aug = AugmentConfig(patch=tuple(cfg.patch), zoom=(0.7 * cfg.scale, 1.4 * cfg.scale))
+    aug = AugmentConfig(
+        patch=tuple(cfg.patch),
+        zoom=(0.7 * cfg.scale, 1.4 * cfg.scale),
+        gamma=(0.5, 2.0) if cfg.looks else (0.7, 1.5),
+        looks=cfg.looks,
+    )
+    if cfg.val_looks:
+        val = with_look_shifts(val, cfg.seed)
     val_inputs = [resample(s.image, scaled_shape(s.labels.shape, cfg.scale)) for s in val]
     post = default_postprocess(train)
     best: dict[str, Any] = {"score": -1.0}
