@@ -29,6 +29,8 @@ def _invoke(args: list[str]) -> str:
 
 
 def _train_and_track(root: Path, train: Path, test: Path, extra: list[str]) -> dict:
+    """Train an embedding, then a tracker (with the `extra` train-tracker options), and
+    track the GT masks of `test`: the tracker's config and the CTC scores."""
     params = root / "params"
     _invoke(
         [
@@ -40,7 +42,6 @@ def _train_and_track(root: Path, train: Path, test: Path, extra: list[str]) -> d
             "120",
             "--crop-size",
             "24",
-            *extra[:0],
         ]
     )
     _invoke(
@@ -97,6 +98,9 @@ def test_3d_models_track_an_unseen_sequence(tmp_path):
     test = tmp_path / "test"
     simulate(train, preset.with_options(frames=30, size=(12, 112, 112), cells=14), seed=1)
     simulate(test, preset.with_options(frames=16, size=(12, 80, 80), cells=8), seed=2)
-    result = _train_and_track(tmp_path, train, test, ["--z-scale", "1.0"])
-    assert result["DET"] == 1.0
-    assert result["TRA"] >= 0.98
+    # the simulator's CE voxels are 8 px deep: the tracker must measure distances so
+    result = _train_and_track(tmp_path, train, test, ["--z-scale", str(preset.z_scale)])
+    assert result["config"]["graph"]["spacing"] == [preset.z_scale, 1.0, 1.0]
+    assert result["DET"] == 1.0  # GT masks; the links are what is measured:
+    assert result["TRA"] >= 0.99 and result["LNK"] >= 0.97  # measured 0.998, 0.983
+    assert result["CT"] >= 0.6  # measured 0.667 (no division in so small a field)
