@@ -14,7 +14,7 @@ from inference.model_folder import load_model_folder, save_model_folder
 from inference.segment import MODEL_KIND, Segmenter
 from seg_code.normalize import percentile_normalize
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
-from seg_code.predict import predict_probabilities, resolve_precision
+from seg_code.predict import _tile_starts, predict_probabilities, resolve_precision
 from seg_code.targets import CELL, EDGE, centre_map, class_map
 from seg_code.unet import UNet
 
@@ -56,6 +56,18 @@ def test_tiled_prediction_3d():
     whole = predict_probabilities(model, image, (64, 512, 512), (0, 0, 0), precision="float32")
     tiled = predict_probabilities(model, image, (8, 64, 64), (0, 20, 20), precision="float32")
     assert whole.shape == (4, 7, 130, 90)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_tiled_prediction_along_z():
+    """A stack deeper than a tile is tiled along Z as well (5 tiles of 16 slices over 30),
+    and the result still equals the whole-stack prediction."""
+    torch.manual_seed(0)
+    model = UNet(3, 1, 4, 2, (False, True)).eval()
+    image = np.random.default_rng(1).random((1, 30, 70, 60), dtype=np.float32)
+    whole = predict_probabilities(model, image, (64, 512, 512), (0, 0, 0), precision="float32")
+    tiled = predict_probabilities(model, image, (16, 64, 64), (6, 20, 20), precision="float32")
+    assert len(_tile_starts(30, 16, 6)[0]) == 5
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
