@@ -30,7 +30,7 @@ from segmentation import first_unseen_frame, score  # noqa: E402  (a sibling ben
 
 from inference.io import Track, open_images, open_masks, write_mask, write_tracks  # noqa: E402
 from inference.io.sequence import frame_name  # noqa: E402
-from inference.segment import Segmenter  # noqa: E402
+from inference.segment import Segmenter, adapt_scale_to  # noqa: E402
 from seg_code.look import Look, estimate_look  # noqa: E402
 from training.segmentation.looks import Shift, rescale_labels, standard_shifts  # noqa: E402
 from training.simulator import get_preset, simulate  # noqa: E402
@@ -78,14 +78,23 @@ def segment_shifted(
     look: Look,
     cell_level: float,
     seed: int,
+    adapt: bool = False,
 ) -> list[np.ndarray]:
-    """Labels of the last frame of each window (its context before it), all shifted alike."""
-    out = []
+    """Labels of the last frame of each window (its context before it), all shifted alike;
+    with `adapt`, the network's scale is first adapted to the shifted frames' cell size as
+    a run does (on a copy of `segmenter`)."""
+    shifted_windows = []
     for i, window in enumerate(windows):
         shifted = []
         for j, frame in enumerate(window):
             rng = np.random.default_rng((seed, i, j))
             shifted.append(shift.apply(frame, look, cell_level, rng))
+        shifted_windows.append(shifted)
+    if adapt:
+        segmenter = replace(segmenter)
+        adapt_scale_to([w[-1] for w in shifted_windows][:3], segmenter, shift.label)
+    out = []
+    for shifted in shifted_windows:
         context = [segmenter.normalize(f) for f in shifted]
         out.append(segmenter.labels(context, shifted[-1].shape))
     return out
@@ -106,6 +115,7 @@ def run_dataset(
     shifts: list[Shift],
     work: Path,
     seed: int,
+    adapt: bool = False,
 ) -> list[dict]:
     """One row per shift: SEG and DET of `model` on `frames` of `seq` shifted."""
     images = open_images(seq)
@@ -122,7 +132,7 @@ def run_dataset(
     rows = []
     for i, shift in enumerate(shifts):
         start = time.perf_counter()
-        masks = segment_shifted(segmenter, windows, shift, look, level, seed)
+        masks = segment_shifted(segmenter, windows, shift, look, level, seed, adapt)
         case = work / f"{i:02d}"
         if shift.scale != 1.0:
             shape = masks[0].shape
@@ -139,6 +149,7 @@ def run_dataset(
         rows.append(
             {
                 "data": name,
+                "adapted": adapt,
                 "family": shift.family,
                 "level": shift.level,
                 "shift": shift.label,
@@ -166,7 +177,7 @@ def held_out_seg_frames(model: Path, data: Path, most: int) -> list[int]:
     return [annotated[i] for i in pick]
 
 
-def simulated_looks(params: Path, work: Path, seed: int) -> list[dict]:
+def simulated_looks(params: Path, work: Path, seed: int, adapt: bool = False) -> list[dict]:
     """Each preset with shipped models, `DRAWS` sequences of a look drawn from `LOOK_RANGES`."""
     rows = []
     rng = np.random.default_rng(seed)
@@ -193,7 +204,7 @@ def simulated_looks(params: Path, work: Path, seed: int) -> list[dict]:
             rows += [
                 {**row, "family": "simulated", "level": look.snr, "shift": label}
                 for row in run_dataset(
-                    f"{name}", out / "01", out / "01_GT", [1, 2], model, [none], out / "w", seed
+                    name, out / "01", out / "01_GT", [1, 2], model, [none], out / "w", seed, adapt
                 )
             ]
     return rows
@@ -260,6 +271,12 @@ def plot(rows: list[dict], out: Path) -> None:
 @click.option("--frames", type=click.IntRange(min=1), default=6, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--simulated/--no-simulated", default=True, show_default=True)
+@click.option(
+    "--adapt/--no-adapt",
+    default=False,
+    show_default=True,
+    help="Adapt the network's scale to each shifted look's cell size first, as a run does.",
+)
 @click.option("--docs", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
     "--replot",
@@ -272,6 +289,7 @@ def main(
     frames: int,
     seed: int,
     simulated: bool,
+    adapt: bool,
     docs: Path | None,
     replot: Path | None,
 ) -> None:
@@ -291,10 +309,10 @@ def main(
             label = f"{name} 01, frames {','.join(map(str, chosen))}"
             click.echo(label, err=True)
             rows += run_dataset(
-                name, data / "01", data / "01_GT", chosen, model, shifts, tmp / name, seed
+                name, data / "01", data / "01_GT", chosen, model, shifts, tmp / name, seed, adapt
             )
         if simulated:
-            rows += simulated_looks(params, tmp, seed)
+            rows += simulated_looks(params, tmp, seed, adapt)
     table = markdown(rows)
     click.echo(table)
     if docs is not None:

@@ -46,6 +46,8 @@ class Segmenter:
     scale: float = 1.0
     precision: str = "auto"  # bfloat16 where the hardware runs it natively
     flip_average: bool = False  # average the network over the YX mirror images (4x time)
+    cell_diameter: float | None = None  # median cell diameter (px) of the training frames
+    adapt_scale: bool = True  # rescale to that diameter when a sequence's cells differ
 
     @classmethod
     def from_folder(cls, folder: str | Path, overrides: dict[str, Any] | None = None) -> Segmenter:
@@ -67,6 +69,9 @@ class Segmenter:
                 scale=float(inference.get("scale", 1.0)),
                 precision=str(inference.get("precision", "auto")),
                 flip_average=bool(inference.get("flip_average", False)),
+                cell_diameter=(
+                    float(inference["cell_diameter"]) if "cell_diameter" in inference else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CTCError(f"invalid segmentation config ({exc})", folder) from exc
@@ -138,6 +143,82 @@ def log_look(images: FrameSequence) -> Look:
     return look
 
 
+def median_diameter(masks: list[np.ndarray]) -> float | None:
+    """Median equivalent diameter (px, in YX) of the objects of `masks`; None if none."""
+    areas = []
+    for labels in masks:
+        if labels.ndim == 3:  # a 3D object's YX extent: its largest slice
+            top = int(labels.max()) + 1
+            counts = np.max([np.bincount(z.ravel(), minlength=top)[1:] for z in labels], axis=0)
+        else:
+            counts = np.bincount(labels.ravel())[1:]
+        areas.extend(counts[counts > 0].tolist())
+    return float(np.median(np.sqrt(4.0 * np.asarray(areas) / np.pi))) if areas else None
+
+
+def sized_postprocess(post: PostprocessParams, factor: float) -> PostprocessParams:
+    """`post` for cells `factor` times as wide: pixel counts by its square, distances by it."""
+    return replace(
+        post,
+        min_centre_size=max(round(post.min_centre_size * factor**2), 1),
+        min_cell_size=max(round(post.min_cell_size * factor**2), 1),
+        edge_distance=max(round(post.edge_distance * factor), 1),
+    )
+
+
+def adapt_scale(
+    images: FrameSequence, segmenter: Segmenter, samples: int = 3, tolerance: float = 1.25
+) -> float:
+    """`adapt_scale_to` a few frames spread over the sequence."""
+    if segmenter.cell_diameter is None or not segmenter.adapt_scale or not len(images):
+        return segmenter.scale
+    n = len(images)
+    picks = sorted({round(i * (n - 1) / max(samples - 1, 1)) for i in range(min(samples, n))})
+    frames = [images.read(t) for t in picks]
+    return adapt_scale_to(frames, segmenter, images.folder.name, tolerance)
+
+
+def adapt_scale_to(
+    frames: list[np.ndarray], segmenter: Segmenter, name: str = "", tolerance: float = 1.25
+) -> float:
+    """Set `segmenter.scale` so that the cells of `frames` reach the network at the size it
+    was trained on, and return it.
+
+    Cells of another sequence may be smaller or larger (other magnification or binning):
+    the frames are segmented, the cells' median diameter compared with the training
+    frames' (`cell_diameter`), and the network's resolution changed by their ratio when it
+    is off by more than `tolerance` (twice at most, as the first masks were made at the
+    wrong size). Models without a recorded diameter keep their scale.
+    """
+    if segmenter.cell_diameter is None or not segmenter.adapt_scale or not frames:
+        return segmenter.scale
+    trained, post = segmenter.scale, segmenter.postprocess
+    for _ in range(2):
+        masks = [
+            segmenter.labels([segmenter.normalize(f)] * (segmenter.context_frames + 1), f.shape)
+            for f in frames
+        ]
+        measured = median_diameter(masks)
+        if measured is None:
+            break
+        # the network saw training cells cell_diameter * trained px wide; these (measured
+        # in frame px, whatever the scale) reach that width at scale `target`
+        target = float(
+            np.clip(trained * segmenter.cell_diameter / measured, trained / 4, trained * 4)
+        )
+        if 1 / tolerance <= target / segmenter.scale <= tolerance:
+            break
+        segmenter.scale = target
+        segmenter.postprocess = sized_postprocess(post, trained / segmenter.scale)
+        click.echo(
+            f"cells of {name or 'the sequence'} measure {measured:.0f} px across, the "
+            f"model's {segmenter.cell_diameter:.0f} px: segmenting at scale "
+            f"{segmenter.scale:.3g} (trained at {trained:g})",
+            err=True,
+        )
+    return segmenter.scale
+
+
 def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[np.ndarray]:
     """Label masks of every frame, in order; only `context_frames + 1` frames in memory."""
     if images.ndim != segmenter.ndim:
@@ -148,6 +229,7 @@ def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[n
         )
     if isinstance(images, FrameSequence) and len(images):
         log_look(images)
+        adapt_scale(images, segmenter)
     window: deque[np.ndarray] = deque(maxlen=segmenter.context_frames + 1)
     for frame in images:
         current = segmenter.normalize(frame)

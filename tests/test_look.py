@@ -249,3 +249,39 @@ def test_train_seg_with_looks_records_them_and_validates_on_shifted_frames(tmp_p
     settings = json.loads((model / "config.json").read_text())["training"]["settings"]
     assert settings["looks"] is True and settings["val_looks"] is True
     Segmenter.from_folder(model)  # loads like any model
+
+
+def test_scale_adapts_to_smaller_cells_and_stays_on_the_models_own(one_torch_thread):
+    from dataclasses import replace
+
+    from inference.segment import adapt_scale_to, median_diameter
+
+    segmenter = Segmenter.from_folder(SIM_MODEL)
+    assert segmenter.cell_diameter and segmenter.scale == 1.0
+    images = open_images(SAMPLE / "01")
+    frames = [images.read(t) for t in (5, 20, 35)]
+    own = replace(segmenter)
+    assert adapt_scale_to(frames, own) == 1.0  # the sample's cells are the model's size
+    assert own.postprocess == segmenter.postprocess
+    small = [rescale(f, 0.6) for f in frames]
+    adapted = replace(segmenter)
+    scale = adapt_scale_to(small, adapted)
+    assert 1.4 < scale < 1.9  # ~ 1 / 0.6, as the cells are 0.6 times as wide
+    assert adapted.postprocess.min_cell_size < segmenter.postprocess.min_cell_size / 2
+    masks = [adapted.labels([adapted.normalize(f)] * 2, f.shape) for f in small]
+    assert masks[0].shape == small[0].shape
+    measured = median_diameter(masks)
+    assert measured == pytest.approx(segmenter.cell_diameter * 0.6, rel=0.25)
+    fixed = replace(segmenter, cell_diameter=None)
+    assert adapt_scale_to(small, fixed) == 1.0  # no recorded diameter: no adaptation
+
+
+def test_segment_says_when_it_adapts_the_scale(tmp_path, one_torch_thread):
+    images = open_images(SAMPLE / "01")
+    seq = _sequence(tmp_path / "DS" / "01", [rescale(images.read(t), 0.6) for t in range(3)])
+    result = CliRunner().invoke(
+        cli, ["segment", str(seq), str(tmp_path / "masks"), "--model", str(SIM_MODEL)]
+    )
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.output.splitlines() if line.startswith("cells of 01 measure")]
+    assert len(said) == 1 and "the model's 48 px: segmenting at scale 1." in said[0], said

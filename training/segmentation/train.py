@@ -19,7 +19,7 @@ from torch import nn
 
 from inference.model_folder import save_model_folder
 from inference.progress import progress as show_progress
-from inference.segment import MODEL_KIND
+from inference.segment import MODEL_KIND, median_diameter
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from seg_code.predict import predict_probabilities
 from seg_code.resize import resample, scaled_shape
@@ -199,6 +199,7 @@ def train_segmentation(
         gamma=(0.5, 2.0) if cfg.looks else (0.7, 1.5),
         looks=cfg.looks,
     )
+    n_plain = len(val)  # the validation frames as they are; look-shifted copies follow
     if cfg.val_looks:
         val = with_look_shifts(val, cfg.seed)
     val_inputs = [resample(s.image, scaled_shape(s.labels.shape, cfg.scale)) for s in val]
@@ -250,6 +251,9 @@ def train_segmentation(
         f"best step {best['step']}; tuned thresholds: validation SEG {val_scores['SEG']:.3f}, "
         f"F1 {val_scores['detection_f1']:.3f}"
     )
+    own_masks = [
+        labels_from_probabilities(p[1], p[2], p[3], tuned) for p in best["probs"][:n_plain]
+    ]
     config = {
         "architecture": {
             "ndim": cfg.ndim,
@@ -266,6 +270,8 @@ def train_segmentation(
             "margin": list(cfg.margin),
             "batch_size": 1,
             "scale": cfg.scale,
+            # what a run compares another sequence's cells with (inference.segment.adapt_scale)
+            **({"cell_diameter": round(d, 1)} if (d := median_diameter(own_masks)) else {}),
         },
         "training": {
             "data": data_description,
