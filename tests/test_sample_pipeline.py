@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from inference.cli import main
 from inference.evaluate import evaluate
+from inference.io import read_tracks
 from inference.validate import validate_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +24,13 @@ def test_run_on_the_embedded_sample(tmp_path):
     run = CliRunner().invoke(main, args)
     assert run.exit_code == 0, run.output
     assert validate_result(res, images_dir=SAMPLE / "01") == []
-    scores = evaluate(res, SAMPLE / "01_GT", metrics=["TRA", "DET", "SEG"])
+    scores = evaluate(res, SAMPLE / "01_GT", metrics=["TRA", "DET", "SEG", "LNK", "BC(0)"])
     # Measured 0.938 / 0.948 / 0.844 with the shipped SIM+ models (trained on real data).
     assert scores["TRA"] > 0.9 and scores["DET"] > 0.9 and scores["SEG"] > 0.8, scores
+    # and the lineage: LNK 0.874, 7 of the 8 divisions found (and 8 false ones), BC(0) 0.61
+    assert scores["LNK"] > 0.85 and scores["tp_div(0)"] >= 6 and scores["BC(0)"] > 0.5, scores
+    tracks, truth = (
+        read_tracks(res / "res_track.txt"),
+        read_tracks(SAMPLE / "01_GT/TRA/man_track.txt"),
+    )
+    assert len(truth) <= len(tracks) <= 1.5 * len(truth)  # measured 45 for 36

@@ -300,6 +300,14 @@ def _paint(frames: list[np.ndarray], t: int, label: int) -> list[np.ndarray]:
     return frames
 
 
+def _mother_in_frame_2() -> list[np.ndarray]:
+    """Cell 1 still present in frame 2, where its daughters begin (masks and lines agree)."""
+    frames = _frames()
+    y, x = BOXES[1]
+    frames[2][y : y + 2, x : x + 2] = 1
+    return frames
+
+
 def _gap() -> list[np.ndarray]:
     """Cell 4 missed in frame 2; from frame 3 it is track 5, whose parent is 4."""
     frames = _erase(_frames(), 2, 4)
@@ -312,7 +320,7 @@ AGAINST_CTC = {
     "valid": (_frames, LINES),
     "valid with a gap": (_gap, "1 0 1 0\n2 2 3 1\n3 2 3 1\n4 0 1 0\n5 3 3 4\n"),
     "valid with an empty frame": (lambda: [*_frames(), np.zeros((10, 12), np.uint16)], LINES),
-    "parent ends as the child begins": (_frames, "1 0 2 0\n2 2 3 1\n3 2 3 1\n4 0 3 0\n"),
+    "parent ends as the child begins": (_mother_in_frame_2, "1 0 2 0\n2 2 3 1\n3 2 3 1\n4 0 3 0\n"),
     "parent ends after the child begins": (_frames, "1 0 1 0\n2 2 3 4\n3 2 3 1\n4 0 3 0\n"),
     "undeclared label": (lambda: _paint(_frames(), 1, 9), LINES),
     "declared label absent from a frame": (lambda: _erase(_frames(), 1, 4), LINES),
