@@ -7,8 +7,11 @@
 # run fails or is interrupted. GNNTRACK_DATA=DIR reads DIR/DATASET instead of ../DATASET.
 # GNNTRACK_PARAMS=DIR runs the model folder DIR instead of parameters/MODEL: the user's
 # explicit choice (e.g. a model trained on simulated data of this dataset), said in the log.
-# Exit status: 0 done, 2 input missing, 3 no trained model for DATASET, 127 no gnntrack,
-# otherwise gnntrack's.
+# GNNTRACK_THREADS=N (the workflow passes a job's threads; a SLURM job without it takes
+# SLURM_CPUS_PER_TASK) caps the CPU threads of torch, BLAS and numba at what was granted,
+# where they would otherwise start one per core of the whole node.
+# Exit status: 0 done, 2 input missing (or a bad GNNTRACK_THREADS), 3 no trained model for
+# DATASET, 127 no gnntrack, otherwise gnntrack's.
 set -euo pipefail
 
 if (($# != 5)); then
@@ -53,6 +56,15 @@ CTC training data of $dataset at $d (01 and 01_GT):
   gnntrack train-tracker $d --masks runs/$dataset-01-masks --params $p$z
 EOF
 }
+
+threads="${GNNTRACK_THREADS:-${SLURM_CPUS_PER_TASK:-}}"
+if [[ -n "$threads" ]]; then
+    if [[ ! "$threads" =~ ^[1-9][0-9]*$ ]]; then
+        echo "$me: GNNTRACK_THREADS=$threads is not a positive whole number" >&2
+        exit 2
+    fi
+    export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" NUMBA_NUM_THREADS="$threads"
+fi
 
 if ! compgen -G "$input/t*.tif" >/dev/null; then
     echo "$me: input missing: no frames $input/t000.tif ..." >&2
@@ -102,7 +114,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "$me: $input -> $res" >&2
+echo "$me: $input -> $res${threads:+ ($threads CPU threads)}" >&2
 TMPDIR="$scratch" "$gnntrack" run "$data/$dataset" "$seq" --params "$params" \
     --out "$res" --overwrite &
 child=$!
