@@ -1,0 +1,162 @@
+"""The broken versions of gnntrack that the default test run must catch (issue 19).
+
+Each mutation replaces exact text in one file; `scripts/mutation_check.sh` applies it to a
+temporary copy of the repository and runs the tests, first the ones named in `tests`, then
+the rest. A mutation whose `old` text no longer occurs exactly once is stale: the check (and
+`tests/test_mutations.py`) then fails loudly, so a refactor updates the mutation with it.
+
+To add one when you add a behaviour: break that behaviour the way a plausible bug would,
+name the test that should notice, and run `./scripts/mutation_check.sh --only NAME`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A plausible bug: `edits` (old text, new text) in `file`, and the tests that catch it."""
+
+    name: str
+    why: str
+    file: str
+    edits: tuple[tuple[str, str], ...]
+    tests: tuple[str, ...]
+
+
+EVENTS = "tests/test_lineage_events.py"
+
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        "tracker-never-divides",
+        "the shipped SIM+ tracker's division cost is prohibitive: no cell ever divides",
+        "parameters/Fluo-N2DH-SIM+/tracker/config.json",
+        (('"division_cost": 2.0,', '"division_cost": 1000000000.0,'),),
+        (f"{EVENTS}::test_shipped_trackers_divide_and_bridge_the_gap",),
+    ),
+    Mutation(
+        "solver-ignores-gap-cost",
+        "a link across a missed frame is taken whenever its logit is positive",
+        "inference/solve.py",
+        (("gap.logit - params.gap_cost]", "gap.logit]"),),
+        ("tests/test_solve.py::test_the_solution_is_the_brute_force_optimum",),
+    ),
+    Mutation(
+        "gap-source-bridges-twice",
+        "a cell of t-1 may bridge a gap to two cells of t+1 (a second row, as for divisions)",
+        "inference/solve.py",
+        (
+            ("base + gap.src])", "base + gap.src, base + 10**6 + gap.src])"),
+            ("[links.dst, links.dst, gap.dst]", "[links.dst, links.dst, gap.dst, gap.dst]"),
+            (
+                "gap.logit - params.gap_cost]",
+                "gap.logit - params.gap_cost, gap.logit - params.gap_cost]",
+            ),
+            (
+                "picked_rows >= base, picked_rows - base,",
+                "picked_rows >= base, (picked_rows - base) % 10**6,",
+            ),
+        ),
+        ("tests/test_solve.py::test_the_solution_is_the_brute_force_optimum",),
+    ),
+    Mutation(
+        "no-gap-bridging",
+        "track.py never offers the solver the links from frame t-2: a missed cell breaks its track",
+        "inference/track.py",
+        (("scores.links(t - 2, 2),", "Links.empty(),"),),
+        (f"{EVENTS}::test_shipped_trackers_divide_and_bridge_the_gap",),
+    ),
+    Mutation(
+        "segmenter-finds-nothing",
+        "gnntrack run / segment get empty masks from the segmenter",
+        "inference/segment.py",
+        (
+            (
+                "yield segmenter.labels(list(window), frame.shape)",
+                "yield np.zeros(frame.shape, np.uint16)",
+            ),
+        ),
+        (
+            f"{EVENTS}::test_run_with_the_shipped_models_finds_cells_divisions_and_tracks",
+            "tests/test_track.py::test_run_segments_and_tracks",
+        ),
+    ),
+    Mutation(
+        "evaluate-sh-scores-gt-against-gt",
+        "evaluate.sh scores the GT (exported as a result) instead of SEQ_RES",
+        "scripts/evaluate.sh",
+        (
+            (
+                'exec "$gnntrack" evaluate "$res" "$gt" "$@"',
+                'tmp="$(mktemp -d)"\n"$gnntrack" export-gt "$gt" "$tmp/res" >/dev/null\n'
+                'exec "$gnntrack" evaluate "$tmp/res" "$gt" "$@"',
+            ),
+        ),
+        ("tests/test_run_scripts.py::test_evaluate_scores_the_result_against_the_gt",),
+    ),
+    Mutation(
+        "selftest-ignores-scores",
+        "the image's selftest prints the scores but never fails on them",
+        "containers/entrypoint.sh",
+        (("    low += [] if ok else [name]", "    low += []"),),
+        ("tests/test_containers.py::test_entrypoint_selftest_fails_on_low_scores",),
+    ),
+    Mutation(
+        "z-scale-dropped",
+        "train-tracker ignores --z-scale: 3D distances are measured in slices, not pixels",
+        "training/cli/train_tracker.py",
+        (("cfg.spacing = (z_scale, 1.0, 1.0)", "pass"),),
+        ("tests/test_tracking_training.py::test_3d_models_track_an_unseen_sequence",),
+    ),
+    Mutation(
+        "movie-3d-middle-slice",
+        "3D movies show the middle slice instead of the maximum projection",
+        "inference/movie.py",
+        (
+            (
+                "return array.max(axis=0) if array.ndim == 3 else array",
+                "return array[array.shape[0] // 2] if array.ndim == 3 else array",
+            ),
+        ),
+        ("tests/test_report.py::test_movie_of_a_3d_sequence_is_a_max_projection",),
+    ),
+    Mutation(
+        "validator-parent-order-off-by-one",
+        "the validator accepts a parent that ends in the frame its child begins",
+        "inference/validate.py",
+        (
+            (
+                "elif parent and declared[parent].end >= begin:",
+                "elif parent and declared[parent].end > begin:",
+            ),
+        ),
+        ("tests/test_validate.py::test_validator_agrees_with_py_ctcmetrics",),
+    ),
+    Mutation(
+        "tiles-ignore-their-overlap",
+        "each tile's share starts at its own border, where the network sees no context",
+        "seg_code/predict.py",
+        (("bounds.append((b + a + tile) // 2)", "bounds.append(b)"),),
+        ("tests/test_seg_code.py::test_tiled_prediction_along_z",),
+    ),
+    Mutation(
+        "masks-at-network-resolution",
+        "a model run at scale 0.5 returns half-size masks (probabilities not resampled back)",
+        "inference/segment.py",
+        (("        return resample(p, shape)", "        return p"),),
+        ("tests/test_shipped_segmenters.py::test_half_resolution_models_segment_at_full_size",),
+    ),
+    Mutation(
+        "segmenter-ignores-scale",
+        "the network sees the frame at full size whatever the model's scale (4x the work)",
+        "inference/segment.py",
+        (
+            (
+                "return resample(image[None], scaled_shape(image.shape, self.scale))[0]",
+                "return image",
+            ),
+        ),
+        ("tests/test_shipped_segmenters.py::test_half_resolution_models_segment_at_full_size",),
+    ),
+)
