@@ -2,7 +2,7 @@
 # Mutation check: each broken version of gnntrack listed in scripts/mutations.py must make the
 # default test run fail. Prints a table (mutation, caught, the test that caught it) and exits
 # non-zero if any mutation survives. Needs ./scripts/setup.sh --dev first.
-#   ./scripts/mutation_check.sh                    every mutation (about 10 minutes, 2 cores)
+#   ./scripts/mutation_check.sh                    every mutation (about 6 minutes on 2 cores)
 #   ./scripts/mutation_check.sh --only NAME        one of them (repeatable); --list lists them
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
