@@ -20,10 +20,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from inference.config import (
+    ConfigValueError,
+    choice,
+    integer,
+    items,
+    load_model_config,
+    section,
+    setting,
+)
 from inference.crops import cell_crops
-from inference.errors import CTCError
 from inference.features import CompactLabels
-from inference.model_folder import load_model_folder, load_state_checked
+from inference.model_folder import CONFIG_NAME, load_model_folder, load_state_checked
 
 MODEL_KIND = "embedding"
 
@@ -122,6 +130,50 @@ def _channels_last(ndim: int) -> torch.memory_format:
     return torch.channels_last if ndim == 2 else torch.channels_last_3d
 
 
+_SIZES = items(integer(1))
+
+
+@dataclass(frozen=True)
+class ResNetArchitecture:
+    """The `architecture` section of an embedding's config.json (recorded by training)."""
+
+    ndim: int = setting(choice(2, 3))
+    channels: list[int] = setting(_SIZES)
+    blocks: list[int] = setting(_SIZES)
+    dim: int = setting(integer(1))
+
+    def __post_init__(self) -> None:
+        if not self.channels:
+            raise ConfigValueError("channels", self.channels, "a list of integers >= 1")
+        if len(self.blocks) != len(self.channels):
+            allowed = f"a list of {len(self.channels)} integers >= 1 (one per stage of channels)"
+            raise ConfigValueError("blocks", self.blocks, allowed)
+
+
+@dataclass(frozen=True)
+class CropGeometry:
+    """The `crop` section: each cell is cut out over `extent` pixels and resized to `size`."""
+
+    extent: list[int] = setting(_SIZES)
+    size: list[int] = setting(_SIZES)
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """An embedding folder's config.json (besides the record keys of `inference.config`)."""
+
+    architecture: ResNetArchitecture = section(ResNetArchitecture, required=True)
+    crop: CropGeometry = section(CropGeometry, required=True)
+
+    def __post_init__(self) -> None:
+        ndim = self.architecture.ndim
+        for key in ("extent", "size"):
+            value = getattr(self.crop, key)
+            if len(value) != ndim:
+                allowed = f"a list of {ndim} integers >= 1 (one per axis of the {ndim}D model)"
+                raise ConfigValueError(f"crop.{key}", value, allowed)
+
+
 @dataclass
 class Embedder:
     """A trained ResNet with the crop geometry it was trained on."""
@@ -144,30 +196,26 @@ class Embedder:
         return self.model.dim
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], state: dict | None = None) -> Embedder:
-        """Build from a config dict (see `config`); load `state` when given."""
-        arch = config["architecture"]
-        model = ResNet(
-            ndim=int(arch["ndim"]),
-            channels=tuple(int(c) for c in arch["channels"]),
-            blocks=tuple(int(b) for b in arch["blocks"]),
-            dim=int(arch["dim"]),
-        )
+    def from_config(
+        cls, config: dict[str, Any], state: dict | None = None, source: Path | None = None
+    ) -> Embedder:
+        """Build from a config dict (see `config`), checked (`EmbeddingConfig`; errors name
+        `source`); load `state` when given."""
+        checked = load_model_config(EmbeddingConfig, config, source)
+        arch = checked.architecture
+        model = ResNet(arch.ndim, tuple(arch.channels), tuple(arch.blocks), arch.dim)
         if state is not None:
             model.load_state_dict(state)
         model.eval()
-        crop = config["crop"]
+        crop = checked.crop
         sha = config.get("weights", {}).get("sha256", "")
-        return cls(model, tuple(crop["extent"]), tuple(crop["size"]), sha)
+        return cls(model, tuple(crop.extent), tuple(crop.size), sha)
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> Embedder:
         """Load a model folder written by `gnntrack train-embedding`."""
         config, state = load_model_folder(folder, MODEL_KIND)
-        try:
-            embedder = cls.from_config(config)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CTCError(f"invalid embedding config ({exc})", folder) from exc
+        embedder = cls.from_config(config, source=Path(folder) / CONFIG_NAME)
         load_state_checked(embedder.model, state, folder)
         return embedder
 

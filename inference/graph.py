@@ -11,6 +11,7 @@ frame index is not a feature (the published method's train/test mismatch).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,16 @@ import pandas as pd
 import torch
 from scipy.spatial import cKDTree
 
+from inference.config import (
+    ConfigValueError,
+    choice,
+    integer,
+    items,
+    load_section,
+    number,
+    setting,
+    value_error,
+)
 from inference.features import AXES
 
 #: Node features per dimension count (computed by `node_matrix`).
@@ -36,23 +47,29 @@ EDGE_FEATURES = {
 }
 
 
+_NUMBERS = items(number())
+
+
 @dataclass
 class GraphSpec:
-    """How graphs are built and scaled; stored in the tracker's config.json."""
+    """How graphs are built and scaled: the `graph` section of the tracker's config.json
+    (`from_dict` checks it, see `inference.config`)."""
 
-    ndim: int
-    radius: float
-    radius_gap: float
-    max_candidates: int = 8
-    spacing: list[float] = field(default_factory=list)
-    node_mean: list[float] = field(default_factory=list)
-    node_std: list[float] = field(default_factory=list)
-    edge_mean: list[float] = field(default_factory=list)
-    edge_std: list[float] = field(default_factory=list)
+    ndim: int = setting(choice(2, 3))
+    radius: float = setting(number(above=0))  # px (spacing-scaled), links t -> t+1
+    radius_gap: float = setting(number(above=0))  # links t -> t+2
+    max_candidates: int = setting(integer(1), 8)
+    spacing: list[float] = setting(items(number(above=0)), factory=list)
+    node_mean: list[float] = setting(_NUMBERS, factory=list)
+    node_std: list[float] = setting(_NUMBERS, factory=list)
+    edge_mean: list[float] = setting(_NUMBERS, factory=list)
+    edge_std: list[float] = setting(_NUMBERS, factory=list)
 
     def __post_init__(self) -> None:
         if not self.spacing:
             self.spacing = [1.0] * self.ndim
+        if len(self.spacing) != self.ndim:
+            raise ConfigValueError("spacing", self.spacing, f"{self.ndim} numbers > 0")
         for name, count in (
             ("node", len(NODE_FEATURES[self.ndim])),
             ("edge", len(EDGE_FEATURES[self.ndim])),
@@ -60,6 +77,10 @@ class GraphSpec:
             if not getattr(self, f"{name}_mean"):
                 setattr(self, f"{name}_mean", [0.0] * count)
                 setattr(self, f"{name}_std", [1.0] * count)
+            for key in (f"{name}_mean", f"{name}_std"):
+                if len(getattr(self, key)) != count:
+                    allowed = f"{count} numbers, one per {name} feature of a {self.ndim}D graph"
+                    raise ConfigValueError(key, getattr(self, key), allowed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,9 +90,17 @@ class GraphSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GraphSpec:
-        keys = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in keys})
+    def from_dict(cls, data: dict[str, Any], source: Path | None = None) -> GraphSpec:
+        """The spec of a config's `graph` section; the feature names `to_dict` records
+        must be the ones this version computes, anything else is a CTCError naming `source`."""
+        data = dict(data) if isinstance(data, dict) else data
+        names = {k: data.pop(k) for k in ("node_features", "edge_features") if k in data}
+        spec = load_section(cls, data, source, "graph")
+        for key, recorded in names.items():
+            wanted = (NODE_FEATURES if key == "node_features" else EDGE_FEATURES)[spec.ndim]
+            if recorded != wanted:
+                raise value_error(f"graph.{key}", recorded, " ".join(wanted), source)
+        return spec
 
 
 @dataclass

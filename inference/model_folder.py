@@ -10,18 +10,28 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from inference import __version__
+from inference.config import load_section, setting, text
 from inference.errors import CTCError
 from inference.io import atomic_output_dir
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.pt"
+
+
+@dataclass(frozen=True)
+class WeightsRecord:
+    """The `weights` key of every model config: the weights file and its sha256."""
+
+    sha256: str = setting(text())
+    file: str = setting(text(), WEIGHTS_NAME)
 
 
 def _sha256(data: bytes) -> str:
@@ -83,12 +93,16 @@ def load_model_folder(
     """Config and state dict of a model folder; the weights must match the recorded sha256."""
     folder = Path(folder)
     config = read_model_config(folder, kind)
-    entry = config.get("weights") or {}
-    path = folder / str(entry.get("file", WEIGHTS_NAME))
+    if "weights" not in config:
+        raise CTCError(
+            "weights is missing; allowed: an object with keys sha256, file", folder / CONFIG_NAME
+        )
+    entry = load_section(WeightsRecord, config["weights"], folder / CONFIG_NAME, "weights")
+    path = folder / entry.file
     if not path.is_file():
         raise CTCError("weights file is missing", path)
     data = path.read_bytes()
-    if entry.get("sha256") != _sha256(data):
+    if entry.sha256 != _sha256(data):
         raise CTCError(
             "weights do not match the sha256 in config.json (corrupt or from another model)",
             path,

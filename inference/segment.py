@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
+from inference.config import load_model_config
 from inference.errors import CTCError
 from inference.io import FrameSequence, atomic_output_dir, frame_name, write_mask
-from inference.model_folder import load_model_folder, load_state_checked
+from inference.model_folder import CONFIG_NAME, load_model_folder, load_state_checked
 from inference.progress import progress
+from inference.segment_config import InferenceParams, SegmentationConfig
 from seg_code.look import Look, estimate_look
 from seg_code.normalize import percentile_normalize
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
@@ -42,44 +44,39 @@ class Segmenter:
     postprocess: PostprocessParams
     tile: tuple[int, ...]
     margin: tuple[int, ...]
-    batch_size: int = 1
-    scale: float = 1.0
-    precision: str = "auto"  # bfloat16 where the hardware runs it natively
-    flip_average: bool = False  # average the network over the YX mirror images (4x time)
+    batch_size: int = InferenceParams.batch_size
+    scale: float = InferenceParams.scale
+    precision: str = InferenceParams.precision  # bfloat16 where the hardware runs it natively
+    flip_average: bool = InferenceParams.flip_average  # average over the YX mirror images
     cell_diameter: float | None = None  # median cell diameter (px) of the training frames
     adapt_scale: bool = True  # rescale to that diameter when a sequence's cells differ
 
     @classmethod
     def from_folder(cls, folder: str | Path, overrides: dict[str, Any] | None = None) -> Segmenter:
-        """Load a model folder; `overrides` replace post-processing thresholds."""
-        config, state = load_model_folder(folder, MODEL_KIND)
-        try:
-            arch = config["architecture"]
-            model = UNet(**arch)
-            post = PostprocessParams.from_dict(config.get("postprocess", {}))
-            inference = config.get("inference", {})
-            segmenter = cls(
-                model=model,
-                context_frames=int(config["context_frames"]),
-                normalization=dict(config.get("normalization", {})),
-                postprocess=post,
-                tile=tuple(inference.get("tile", (512,) * arch["ndim"])),
-                margin=tuple(inference.get("margin", (32,) * arch["ndim"])),
-                batch_size=int(inference.get("batch_size", 1)),
-                scale=float(inference.get("scale", 1.0)),
-                precision=str(inference.get("precision", "auto")),
-                flip_average=bool(inference.get("flip_average", False)),
-                cell_diameter=(
-                    float(inference["cell_diameter"]) if "cell_diameter" in inference else None
-                ),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CTCError(f"invalid segmentation config ({exc})", folder) from exc
+        """Load a model folder (its config checked, see `SegmentationConfig`); `overrides`
+        replace post-processing thresholds."""
+        raw, state = load_model_folder(folder, MODEL_KIND)
+        config = load_model_config(SegmentationConfig, raw, Path(folder) / CONFIG_NAME)
+        model = UNet(**asdict(config.architecture))
+        run = config.inference
+        segmenter = cls(
+            model=model,
+            context_frames=config.context_frames,
+            normalization=asdict(config.normalization),
+            postprocess=config.postprocess,
+            tile=config.tile,
+            margin=config.margin,
+            batch_size=run.batch_size,
+            scale=run.scale,
+            precision=run.precision,
+            flip_average=run.flip_average,
+            cell_diameter=run.cell_diameter,
+        )
         load_state_checked(model, state, folder)
         model.eval()
         if overrides:
             try:
-                segmenter.postprocess = replace(post, **overrides)
+                segmenter.postprocess = replace(config.postprocess, **overrides)
             except TypeError as exc:
                 raise CTCError(f"unknown post-processing override ({exc})", folder) from exc
         return segmenter

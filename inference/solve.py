@@ -18,6 +18,7 @@ daughters, and a cell missed in one frame keeps its lineage.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,24 +26,29 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from inference.config import ConfigValueError, load_section, number, setting
+
 
 @dataclass(frozen=True)
 class SolverParams:
-    """Costs (in logit units) that shape the lineage; tuned on validation data by training."""
+    """Costs (in logit units) that shape the lineage; tuned on validation data by training.
+    The `solver` section of the tracker's config.json (checked by `from_dict`)."""
 
-    division_cost: float = 2.0
-    gap_cost: float = 2.0
+    # a second successor must cost more than a first
+    division_cost: float = setting(number(above=0), 2.0)
+    gap_cost: float = setting(number(0), 2.0)
 
     def __post_init__(self) -> None:
-        if self.division_cost <= 0:
-            raise ValueError("division_cost must be > 0 (a second successor must cost more)")
+        if not self.division_cost > 0:
+            raise ConfigValueError("division_cost", self.division_cost, "a number > 0")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SolverParams:
-        return cls(**{k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+    def from_dict(cls, data: dict[str, Any], source: Path | None = None) -> SolverParams:
+        """Checked costs: an unknown key or a bad value is a CTCError naming `source`."""
+        return load_section(cls, data, source, "solver")
 
 
 @dataclass(frozen=True)

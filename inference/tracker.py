@@ -8,22 +8,80 @@ never run with another embedding than its own).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from inference.config import (
+    ConfigValueError,
+    integer,
+    load_model_config,
+    mapping,
+    section,
+    setting,
+    text,
+)
 from inference.embedding import Embedder
 from inference.errors import CTCError
 from inference.features import CompactLabels, compact_labels, frame_features
 from inference.gnn import EdgeMPNN
 from inference.graph import FrameNodes, GraphSpec, build_window
-from inference.model_folder import load_model_folder, load_state_checked, read_model_config
+from inference.model_folder import (
+    CONFIG_NAME,
+    load_model_folder,
+    load_state_checked,
+    read_model_config,
+)
 from inference.solve import SolverParams
 
 MODEL_KIND = "tracker"
+
+
+@dataclass(frozen=True)
+class WindowParams:
+    """The `window` section: the GNN scores windows of `frames` frames, one every `stride`
+    (consecutive windows overlap by `frames - stride` >= 2 frames)."""
+
+    frames: int = setting(integer(3), 8)
+    stride: int = setting(integer(1), 6)
+
+    def __post_init__(self) -> None:
+        if self.stride > self.frames - 2:
+            allowed = f"an integer between 1 and frames - 2 = {self.frames - 2}"
+            raise ConfigValueError("stride", self.stride, allowed)
+
+
+@dataclass(frozen=True)
+class GNNArchitecture:
+    """The `architecture` section: the sizes of the EdgeMPNN (all recorded by training)."""
+
+    node_features: int = setting(integer(1))
+    edge_features: int = setting(integer(1))
+    embedding_dim: int = setting(integer(0))
+    node_hidden: int = setting(integer(1))
+    edge_hidden: int = setting(integer(1))
+    blocks: int = setting(integer(1))
+
+
+@dataclass(frozen=True)
+class EmbeddingReference:
+    """The `embedding` section: the sha256 of the embedding weights the GNN was trained with."""
+
+    sha256: str = setting(text())
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """A tracker folder's config.json (besides the record keys of `inference.config`)."""
+
+    architecture: GNNArchitecture = section(GNNArchitecture, required=True)
+    graph: dict = setting(mapping())  # GraphSpec.from_dict checks it
+    solver: SolverParams = section(SolverParams)
+    window: WindowParams = section(WindowParams)
+    embedding: EmbeddingReference | None = section(EmbeddingReference, nullable=True)
 
 
 @dataclass
@@ -34,14 +92,14 @@ class Tracker:
     gnn: EdgeMPNN
     embedder: Embedder | None
     solver: SolverParams
-    window: int = 8
-    stride: int = 6
+    window: int = WindowParams.frames
+    stride: int = WindowParams.stride
 
     def __post_init__(self) -> None:
-        if not 2 <= self.window or not 1 <= self.stride <= self.window - 2:
-            raise ValueError(
-                f"need window >= 3 and 1 <= stride <= window - 2, got {self.window}, {self.stride}"
-            )
+        try:
+            WindowParams(self.window, self.stride)
+        except ConfigValueError as exc:
+            raise ValueError(f"window of {self.window} frames: {exc}") from None
 
     @property
     def ndim(self) -> int:
@@ -52,31 +110,26 @@ class Tracker:
         """Load `parameters/<Dataset>` (with tracker/ and embedding/) or a tracker folder."""
         folder = Path(folder)
         tracker_dir = folder / "tracker" if (folder / "tracker").is_dir() else folder
-        config, state = load_model_folder(tracker_dir, MODEL_KIND)
-        try:
-            spec = GraphSpec.from_dict(config["graph"])
-            gnn = EdgeMPNN.from_arch(config["architecture"])
-            solver = SolverParams.from_dict(config.get("solver", {}))
-            window = config.get("window", {})
-            wanted = config.get("embedding")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CTCError(f"invalid tracker config ({exc})", tracker_dir) from exc
+        raw, state = load_model_folder(tracker_dir, MODEL_KIND)
+        source = tracker_dir / CONFIG_NAME
+        config = load_model_config(TrackerConfig, raw, source)
+        spec = GraphSpec.from_dict(config.graph, source)
+        gnn = EdgeMPNN(**asdict(config.architecture))
         load_state_checked(gnn, state, tracker_dir)
         gnn.eval()
         embedder = None
-        if wanted:
+        if config.embedding is not None:
             embedding_dir = tracker_dir.parent / "embedding"
             found = read_model_config(embedding_dir, "embedding").get("weights", {})
-            if found.get("sha256") != wanted.get("sha256"):
+            if found.get("sha256") != config.embedding.sha256:
                 raise CTCError(
                     "this embedding is not the one the tracker was trained with "
                     "(sha256 differs from the tracker's config.json)",
                     embedding_dir,
                 )
             embedder = Embedder.from_folder(embedding_dir)
-        return cls(
-            spec, gnn, embedder, solver, int(window.get("frames", 8)), int(window.get("stride", 4))
-        )
+        window = config.window
+        return cls(spec, gnn, embedder, config.solver, window.frames, window.stride)
 
     def config(self) -> dict[str, Any]:
         """Architecture, graph, solver and window settings, as stored in config.json."""

@@ -8,37 +8,43 @@ model's config and overridable on the command line.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
 from skimage.segmentation import relabel_sequential, watershed
 
+from inference.config import flag, integer, load_section, number, setting
+
+_P = number(0.0, 1.0)  # a probability threshold
+
 
 @dataclass(frozen=True)
 class PostprocessParams:
-    """Thresholds turning probability maps into cells."""
+    """Thresholds turning probability maps into cells (the `postprocess` section of a
+    segmentation model's config.json; `inference.config` checks it on load)."""
 
-    cell_threshold: float = 0.5  # min P(cell) of a core pixel
-    edge_threshold: float = 0.5  # max P(edge) of a core pixel
-    foreground_threshold: float = 0.5  # min P(cell) + P(edge) of any pixel of a cell
-    centre_threshold: float = 0.5  # min centre probability of a seed pixel
-    min_centre_size: int = 10  # pixels (voxels) a seed needs
-    centre_split: float = 0.0  # > 0: a seed holding centre peaks this prominent is split
-    edge_distance: int = 3  # edge pixels this far (px) from a core are given to it
-    whole_foreground: bool = False  # cells take all foreground connected to them; cells
-    # with no core (thin ones, all "edge") are kept: for whole cells with long protrusions
-    min_cell_size: int = 50  # smaller cells are dropped
-    border_margin: int = 0  # drop cells lying entirely within this many px of the image edge
+    cell_threshold: float = setting(_P, 0.5)  # min P(cell) of a core pixel
+    edge_threshold: float = setting(_P, 0.5)  # max P(edge) of a core pixel
+    foreground_threshold: float = setting(_P, 0.5)  # min P(cell) + P(edge) of any cell pixel
+    centre_threshold: float = setting(_P, 0.5)  # min centre probability of a seed pixel
+    min_centre_size: int = setting(integer(0), 10)  # pixels (voxels) a seed needs
+    # > 0: a seed holding centre peaks this prominent is split
+    centre_split: float = setting(number(0.0, 1.0), 0.0)
+    edge_distance: int = setting(integer(0), 3)  # edge pixels this far (px) from a core join it
+    # cells take all foreground connected to them; cells with no core (thin ones, all
+    # "edge") are kept: for whole cells with long protrusions
+    whole_foreground: bool = setting(flag(), False)
+    min_cell_size: int = setting(integer(0), 50)  # smaller cells are dropped
+    # drop cells lying entirely within this many px of the image edge
+    border_margin: int = setting(integer(0), 0)
 
     @classmethod
-    def from_dict(cls, values: dict) -> PostprocessParams:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown post-processing parameters: {sorted(unknown)}")
-        return cls(**values)
+    def from_dict(cls, values: dict, source: Path | None = None) -> PostprocessParams:
+        """Checked thresholds: an unknown key or a bad value is a CTCError naming `source`."""
+        return load_section(cls, values, source, "postprocess")
 
     def to_dict(self) -> dict:
         return asdict(self)
