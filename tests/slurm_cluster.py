@@ -57,11 +57,6 @@ class Cluster:
             command, env=self.env, capture_output=True, text=True, check=check, timeout=30
         )
 
-    def job_ids(self) -> list[str]:
-        """Ids of the jobs slurmctld still knows (running, pending or recently ended)."""
-        out = self.run("squeue", "-h", "--states=all", "-o", "%i", check=False).stdout
-        return out.split()
-
     def logs(self) -> str:
         """The daemons' logs, last lines: what to show when the cluster misbehaves."""
         parts = []
@@ -93,13 +88,19 @@ class Cluster:
             while self._active_jobs() and time.monotonic() < deadline:
                 time.sleep(0.5)
         pids = self.pids()
+        started = {name: proc.pid for name, proc in self.daemons.items()}
         for name in reversed(DAEMONS):
-            if name in pids:
-                _terminate(pids[name], self.daemons.get(name))
+            proc = self.daemons.get(name)
+            for pid in {pids.get(name), started.get(name)} - {None}:  # the same, normally
+                _terminate(pid, proc if proc is not None and proc.pid == pid else None)
         for pid in self._job_processes():
             _terminate(pid, None)
-        still = [f"{name} (pid {pid})" for name, pid in pids.items() if is_running(pid)]
-        return still + [f"job process {pid}" for pid in self._job_processes()]
+        still = [
+            f"{name} (pid {pid})"
+            for name, pid in [*pids.items(), *started.items()]
+            if is_running(pid)
+        ]
+        return sorted(set(still)) + [f"job process {pid}" for pid in self._job_processes()]
 
     def _active_jobs(self) -> list[str]:
         """Jobs pending, running or completing."""
@@ -174,10 +175,14 @@ def _real_memory_mb() -> int:
 
 
 def write_conf(folder: Path, node: str) -> Path:
-    """A minimal slurm.conf: one node (this machine: its CPUs and memory), no accounting."""
+    """A minimal slurm.conf: one node (this machine: its CPUs and memory), no accounting.
+
+    No cgroups: processes are tracked by /proc (linuxproc), tasks not bound (task/none).
+    """
     conf = folder / "slurm.conf"
     log = folder / "log"
     memory = _real_memory_mb()
+    cpus = len(os.sched_getaffinity(0))  # nproc: the CPUs this machine lets the test use
     conf.write_text(
         f"""\
 ClusterName=gnntrack-test
@@ -207,7 +212,7 @@ ReturnToService=2
 # ended jobs stay visible to squeue and scontrol for the whole test (no sacct here)
 MinJobAge=900
 KillWait=5
-NodeName={node} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={memory} State=UNKNOWN
+NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN
 PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
     )
