@@ -277,6 +277,13 @@ def plot(rows: list[dict], out: Path) -> None:
     show_default=True,
     help="Adapt the network's scale to each shifted look's cell size first, as a run does.",
 )
+@click.option(
+    "--family",
+    "families",
+    multiple=True,
+    help="Only these shift families (e.g. rescale; the unshifted row always runs). Repeatable.",
+)
+@click.option("--dataset", "datasets", multiple=True, help="Only these datasets. Repeatable.")
 @click.option("--docs", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
     "--replot",
@@ -290,6 +297,8 @@ def main(
     seed: int,
     simulated: bool,
     adapt: bool,
+    families: tuple[str, ...],
+    datasets: tuple[str, ...],
     docs: Path | None,
     replot: Path | None,
 ) -> None:
@@ -297,10 +306,10 @@ def main(
         plot(json.loads(replot.read_text()), replot.with_suffix(".png"))
         return
     rows: list[dict] = []
-    shifts = standard_shifts()
+    shifts = [s for s in standard_shifts() if not families or s.family in {"none", *families}]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for name in REAL:
+        for name in datasets or REAL:
             model, data = params / name / "seg", ctc / name
             if not model.is_dir() or not data.is_dir():
                 click.echo(f"skip {name}: no model or no data", err=True)
