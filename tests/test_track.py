@@ -217,21 +217,23 @@ def _save_tracker(folder: Path, ndim: int, embedder: Embedder | None) -> None:
 def test_a_3d_model_on_2d_data_is_refused(data):
     folder = data["root"] / "model3d"
     _save_tracker(folder, 3, None)
-    code, output = _track(data["test"] / "01", data["test"] / "01_GT/TRA", folder, folder / "res")
+    res = data["root"] / "res3d"  # beside the model: an output never lies inside an input
+    code, output = _track(data["test"] / "01", data["test"] / "01_GT/TRA", folder, res)
     assert code == 2 and "3D but the frames are 2D" in output
 
 
 def test_a_tracker_with_another_embedding_is_refused(tmp_path):
+    model_dir = tmp_path / "model"  # the output (res) goes beside it, never inside
     model = ResNet(2, channels=(4,), blocks=(1,), dim=8)
     emb_config = Embedder(model, (16, 16), (16, 16), "").config()
-    save_model_folder(tmp_path / "embedding", "embedding", emb_config, model.state_dict())
-    _save_tracker(tmp_path, 2, Embedder.from_folder(tmp_path / "embedding"))
-    assert Tracker.from_folder(tmp_path).embedder is not None
+    save_model_folder(model_dir / "embedding", "embedding", emb_config, model.state_dict())
+    _save_tracker(model_dir, 2, Embedder.from_folder(model_dir / "embedding"))
+    assert Tracker.from_folder(model_dir).embedder is not None
     other = ResNet(2, channels=(4,), blocks=(1,), dim=8)
     save_model_folder(
-        tmp_path / "embedding", "embedding", emb_config, other.state_dict(), overwrite=True
+        model_dir / "embedding", "embedding", emb_config, other.state_dict(), overwrite=True
     )
-    code, output = _track(tmp_path, tmp_path, tmp_path, tmp_path / "res")
+    code, output = _track(model_dir, model_dir, model_dir, tmp_path / "res")
     assert code == 2 and "not the one the tracker was trained with" in output
 
 

@@ -7,13 +7,17 @@ for, so `inference` never imports `training` and an inference-only install still
 
 from __future__ import annotations
 
+import signal
 import sys
+import warnings
+from contextlib import contextmanager
 from importlib import import_module
 from importlib.metadata import entry_points
 
 import click
 
 from inference import __version__
+from inference.cli.guard import guarded
 from inference.errors import CTCError
 
 #: Built-in commands: name -> "module:attribute".
@@ -44,16 +48,51 @@ class _Group(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in _BUILTIN:
             module, attr = _BUILTIN[name].split(":")
-            return getattr(import_module(module), attr)
+            return guarded(getattr(import_module(module), attr))
         plugin = _plugins().get(name)
-        return plugin.load() if plugin is not None else None
+        return guarded(plugin.load()) if plugin is not None else None
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with _sigterm_as_exit(), _warnings_as_lines():
+                return super().invoke(ctx)
         except CTCError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
+
+
+class Terminated(SystemExit):
+    """SIGTERM (docker stop, a cluster's time limit) as an exception: like Ctrl-C, it
+    unwinds every `with` block, so temporary output is removed (exit status 143)."""
+
+
+@contextmanager
+def _sigterm_as_exit():
+    def stop(signum, frame):
+        click.echo("Error: terminated (SIGTERM); unfinished output removed", err=True)
+        raise Terminated(128 + signal.SIGTERM)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding application): leave it alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _warnings_as_lines():
+    """Warnings about the input (NaN pixels ...) as one `Warning:` line each, no source."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"Warning: {message}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

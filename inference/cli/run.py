@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from inference.cli.guard import reads, writes
 from inference.cli.options import edges_option, existing_dir, overwrite_option
 from inference.edges import track_with_edges
 from inference.io import open_images
@@ -13,6 +14,15 @@ from inference.segment import Segmenter, iter_segmentation
 from inference.tracker import Tracker
 
 
+@reads(
+    lambda p: [
+        ("sequence", Path(p["dataset_dir"]) / p["seq"]),
+        ("ground truth", Path(p["dataset_dir"]) / f"{p['seq']}_GT"),
+        ("silver truth", Path(p["dataset_dir"]) / f"{p['seq']}_ST"),
+        ("--params", p["params_dir"]),
+    ]
+)
+@writes(lambda p: [("--out", _out(p), True), ("--edges", p["edges_csv"], False)])
 @click.command("run")
 @click.argument("dataset_dir", type=existing_dir)
 @click.argument("seq")
@@ -48,7 +58,12 @@ def run(
     segmenter = Segmenter.from_folder(params / "seg")
     tracker = Tracker.from_folder(params)
     images = open_images(Path(dataset_dir) / seq)
-    out = out_dir or str(Path(dataset_dir) / f"{seq}_RES")
+    out = _out({"dataset_dir": dataset_dir, "seq": seq, "out_dir": out_dir})
     masks = iter_segmentation(images, segmenter)
     tracks = track_with_edges(images, masks, tracker, out, edges_csv, overwrite=overwrite)
     click.echo(f"wrote {len(images)} frames and {len(tracks)} tracks to {out}")
+
+
+def _out(params: dict) -> str:
+    """The result folder: --out, or DATASET_DIR/SEQ_RES beside the sequence."""
+    return params["out_dir"] or str(Path(params["dataset_dir"]) / f"{params['seq']}_RES")
