@@ -7,6 +7,7 @@ sequence is checked up front (names, numbering, 2D/3D, shape) but never held in 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,30 @@ def list_frames(folder: str | Path, prefix: str, *, contiguous: bool = True) -> 
     return ordered
 
 
+class InputWarning(UserWarning):
+    """Something odd but workable in the input (the CLI prints it as one line)."""
+
+
+def _nan_as_background(array: np.ndarray, warn: bool, frame: FrameFile) -> np.ndarray:
+    """A float frame with its NaN pixels (no measurement: masked or saturated detector
+    areas) set to the frame's lowest value, i.e. background; a warning names the frame."""
+    if array.dtype.kind != "f":
+        return array
+    nan = np.isnan(array)
+    if not nan.any():
+        return array
+    finite = array[~nan]
+    fill = finite.min() if finite.size else 0
+    if warn:
+        warnings.warn(
+            f"{frame.path}: frame {frame.index} has {int(nan.sum())} NaN pixels; they are "
+            "treated as background (set to the frame's lowest value)",
+            InputWarning,
+            stacklevel=3,
+        )
+    return np.where(nan, fill, array).astype(array.dtype, copy=False)
+
+
 class FrameSequence:
     """A folder of CTC frames with a common shape, read one frame at a time."""
 
@@ -78,6 +103,7 @@ class FrameSequence:
         self.prefix = prefix
         self.frames = list_frames(self.folder, prefix, contiguous=contiguous)
         self.shape, self.dtype = tiff_header(self.frames[0].path)
+        self._warned: set[int] = set()  # frames whose NaN pixels were reported
         for frame in self.frames[1:]:
             shape, _ = tiff_header(frame.path)
             if len(shape) != len(self.shape):
@@ -110,6 +136,9 @@ class FrameSequence:
         array = read_tiff(frame.path)
         if array.shape != self.shape:
             raise CTCError(f"frame {frame.index} changed shape to {array.shape}", frame.path)
+        array = _nan_as_background(array, frame.index not in self._warned, frame)
+        if array.dtype.kind == "f":
+            self._warned.add(frame.index)
         return array
 
     def __iter__(self) -> Iterator[np.ndarray]:

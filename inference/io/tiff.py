@@ -1,7 +1,17 @@
-"""Single TIFF files: read (any CTC compression), peek at the header, write atomically."""
+"""Single TIFF files: read (any CTC compression), peek at the header, write atomically.
+
+tifffile logs what it finds wrong in a damaged file (a truncated stack's "invalid page
+offset") as warnings and goes on; those are collected while we read, never printed, and a
+damaged file becomes one CTCError naming it.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +22,42 @@ from inference.io.atomic import atomic_file
 
 #: Pixel types a CTC frame may have. Anything else (complex, bool, RGB) is refused.
 IMAGE_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
+
+
+#: What tifffile says about a file that is damaged (cut short, overwritten).
+_DAMAGE = re.compile(r"invalid|corrupt|truncat|failed|unexpected end|out of range", re.I)
+_COLLECTING = threading.local()
+
+
+def _collect(record: logging.LogRecord) -> bool:
+    """Filter of tifffile's logger: while this thread reads a file, keep its messages for
+    us instead of printing them."""
+    collected = getattr(_COLLECTING, "messages", None)
+    if collected is None:
+        return True
+    collected.append(record.getMessage())
+    return False
+
+
+logging.getLogger("tifffile").addFilter(_collect)
+
+
+@contextmanager
+def _tifffile_messages() -> Iterator[list[str]]:
+    """What tifffile logs in this thread during the block (then not printed)."""
+    outer = getattr(_COLLECTING, "messages", None)
+    _COLLECTING.messages = messages = []
+    try:
+        yield messages
+    finally:
+        _COLLECTING.messages = outer
+
+
+def _refuse_damage(messages: list[str], path: Path) -> None:
+    damage = [m for m in messages if _DAMAGE.search(m)]
+    if damage:
+        reason = re.sub(r"^<[^>]*>\s*", "", damage[0])  # drop tifffile's "<TiffPages @8>"
+        raise CTCError(f"not a readable TIFF, truncated or corrupt? ({reason})", path)
 
 
 def _squeeze_leading(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -35,13 +81,15 @@ def tiff_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of a TIFF without decoding its pixels (cheap on long sequences)."""
     path = Path(path)
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _tifffile_messages() as messages, tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             shape, dtype = _squeeze_leading(series.shape), np.dtype(series.dtype)
+            len(tif.pages)  # walks the page chain: a cut-short stack shows here
     except CTCError:
         raise
     except Exception as exc:  # tifffile raises many types on damaged files
         raise CTCError(f"not a readable TIFF ({exc})", path) from exc
+    _refuse_damage(messages, path)
     _check_geometry(shape, dtype, path)
     return shape, dtype
 
@@ -52,9 +100,11 @@ def read_tiff(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise CTCError("file not found", path)
     try:
-        array = tifffile.imread(path)
+        with _tifffile_messages() as messages:
+            array = tifffile.imread(path)
     except Exception as exc:
         raise CTCError(f"not a readable TIFF, truncated or corrupt? ({exc})", path) from exc
+    _refuse_damage(messages, path)
     array = array.reshape(_squeeze_leading(array.shape))
     _check_geometry(array.shape, array.dtype, path)
     return array
