@@ -3,8 +3,10 @@
 #   ./scripts/test.sh            the default run (under 20 minutes on two cores)
 #   ./scripts/test.sh --full     also the tests marked `full` (image build, SLURM cluster, ...);
 #                                what CI (.ci/run) runs
-# Further arguments go to pytest. Real CTC data is used from ../shared/ctc when present;
-# those tests skip cleanly elsewhere.
+# Further arguments go to pytest. Before the tests, scripts/setup_test_tools.sh installs what
+# they need beyond .venv (Chromium, Snakemake, with --full the image and SLURM tools; see
+# there), so that every test runs: only tests on real CTC data skip, where ../shared/ctc is
+# absent. The end of the output says how many tests ran and which skipped, and why.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -14,9 +16,31 @@ if [[ "${1:-}" == "--full" ]]; then
     shift
 fi
 ./scripts/setup.sh --dev
+if ((full)); then
+    ./scripts/setup_test_tools.sh --full
+else
+    ./scripts/setup_test_tools.sh
+fi
+if [[ -z "${GNNTRACK_SNAKEMAKE:-}" && -x .venv-snakemake/bin/snakemake ]]; then
+    export GNNTRACK_SNAKEMAKE="$root/.venv-snakemake/bin/snakemake"
+fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-if ((full)); then
-    exec .venv/bin/python -m pytest "$@"
+
+markers=(-m "not full")
+((full)) && markers=()
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+.venv/bin/python -m pytest -rs "${markers[@]}" "$@" 2>&1 | tee "$log"
+status="${PIPESTATUS[0]}"
+set -e
+# One line with the counts, then every skipped test with its reason (pytest's -rs lines).
+counts="$(grep -E '^=+ .*[0-9]+ (passed|failed|error|errors|skipped|deselected).* in [0-9.]+s' "$log" | tail -1 | tr -d '=')"
+echo "[test] ${counts# }" >&2
+skipped="$(grep -cE '^SKIPPED' "$log" || true)"
+if ((skipped)); then
+    echo "[test] skipped ($skipped lines; only tests on data absent from this machine may skip):" >&2
+    grep -E '^SKIPPED' "$log" | sed 's/^/[test]   /' >&2
 fi
-exec .venv/bin/python -m pytest -m "not full" "$@"
+exit "$status"
