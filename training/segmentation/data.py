@@ -29,6 +29,7 @@ class SegSample:
     labels: np.ndarray
     valid: np.ndarray
     source: str
+    markers: np.ndarray | None = None  # the frame's tracking markers: every cell, one each
 
 
 def _annotations(dataset: Path, seq: str) -> dict[int, tuple[Path, str]]:
@@ -109,7 +110,7 @@ def load_samples(
         context = np.stack([normalised(t - k) for k in range(context_frames, -1, -1)])
         markers = tra.read(t) if tra is not None and t < len(tra) else None
         valid = ~_unannotated_mask(labels[t], markers, radius)
-        samples.append(SegSample(t, context, labels[t], valid, annotated[t][1]))
+        samples.append(SegSample(t, context, labels[t], valid, annotated[t][1], markers))
     return samples
 
 
@@ -120,5 +121,7 @@ def with_look_shifts(samples: list[SegSample], seed: int = 0) -> list[SegSample]
     for i, s in enumerate(samples):
         rng = np.random.default_rng((seed, i))
         for name, image in validation_looks(s.image, s.labels, rng).items():
-            out.append(SegSample(s.index, image, s.labels, s.valid, f"{s.source}, {name}"))
+            out.append(
+                SegSample(s.index, image, s.labels, s.valid, f"{s.source}, {name}", s.markers)
+            )
     return out

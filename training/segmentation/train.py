@@ -27,7 +27,7 @@ from seg_code.targets import centre_map, class_map
 from seg_code.unet import UNet
 from training.segmentation.augment import AugmentConfig, augment
 from training.segmentation.data import SegSample, with_look_shifts
-from training.segmentation.metrics import match_counts
+from training.segmentation.metrics import marker_counts, match_counts
 
 
 @dataclass
@@ -101,12 +101,20 @@ def _loss(logits, classes, centres, valid, class_weights) -> torch.Tensor:
 
 
 def _score(probs: list[np.ndarray], samples: list[SegSample], params: PostprocessParams) -> dict:
-    totals = np.zeros(5)
+    """SEG and detection scores of `params` on `samples`. Precision counts against the
+    tracking markers where every sample has them (every cell, so pieces and debris of cells
+    the SEG masks leave out count as false), else against the SEG masks."""
+    totals, marked = np.zeros(5), np.zeros(2)
+    use_markers = all(s.markers is not None for s in samples)
     for p, s in zip(probs, samples, strict=True):
         labels = labels_from_probabilities(p[1], p[2], p[3], params)
+        if use_markers:
+            marked += marker_counts(s.markers, labels)
         labels[~s.valid] = 0
         totals += match_counts(s.labels, labels)
     iou, n_gt, matched_gt, n_pred, matched_pred = totals
+    if use_markers:
+        n_pred, matched_pred = marked
     seg = iou / max(n_gt, 1)
     precision, recall = matched_pred / max(n_pred, 1), matched_gt / max(n_gt, 1)
     f1 = 2 * precision * recall / max(precision + recall, 1e-9)
@@ -135,6 +143,10 @@ TUNING_VALUES: dict[str, tuple] = {
 }
 
 
+#: Factors of the starting `min_cell_size` that the threshold search tries.
+MIN_CELL_SIZE_FACTORS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
 def tune_postprocess(
     probs, samples, base: PostprocessParams, rounds: int = 3
 ) -> tuple[PostprocessParams, dict]:
@@ -151,9 +163,13 @@ def tune_postprocess(
 
     best, best_scores = base, _score(probs, samples, base)
     seen = {base}
+    # the smallest cell kept, relative to the start: large pieces of cut cells (MSC) go
+    # only when the precision counts them (tracking markers; see `_score`)
+    sizes = tuple(sorted({max(int(base.min_cell_size * k), 1) for k in MIN_CELL_SIZE_FACTORS}))
+    search = {**TUNING_VALUES, "min_cell_size": sizes}
     for _ in range(rounds):
         improved = False
-        for name, values in TUNING_VALUES.items():
+        for name, values in search.items():
             for value in values:
                 params = PostprocessParams(**{**best.to_dict(), name: value})
                 if params in seen:
