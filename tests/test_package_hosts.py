@@ -66,9 +66,15 @@ def test_the_torch_index_stands_only_where_the_user_chooses_it():
 
 
 def test_the_grep_finds_a_host_when_one_is_written():
-    line = "debootstrap bookworm /srv http://" + "ftp.de." + "debian.org/debian"
-    assert re.search(FORBIDDEN["Debian archive or mirror"], line)
-    assert re.search(FORBIDDEN["Python package index"], "--index-url https://" + "pypi.org/simple")
+    # the hosts are put together here, so that this file itself names none
+    debian = ".".join(["ftp", "de", "deb" + "ian", "org"])
+    python_index = ".".join(["py" + "pi", "org"])
+    assert re.search(
+        FORBIDDEN["Debian archive or mirror"], f"debootstrap bookworm /srv http://{debian}/"
+    )
+    assert re.search(
+        FORBIDDEN["Python package index"], f"--index-url https://{python_index}/simple"
+    )
 
 
 def _mirror(apt_dir: Path, **env: str) -> subprocess.CompletedProcess:
