@@ -153,8 +153,10 @@ def test_existing_output_and_bad_threshold(trained, dataset, tmp_path):
 
 
 def test_missing_model_folder(dataset, tmp_path):
+    (tmp_path / "model").mkdir()  # a folder without config.json; the output goes beside it
+    model = str(tmp_path / "model")
     run = CliRunner().invoke(
-        main, ["segment", str(dataset / "01"), str(tmp_path / "m"), "--model", str(tmp_path)]
+        main, ["segment", str(dataset / "01"), str(tmp_path / "m"), "--model", model]
     )
     assert run.exit_code == 2 and "config.json is missing" in run.output
 
