@@ -32,15 +32,15 @@ markers=(-m "not full")
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
-.venv/bin/python -m pytest -rs "${markers[@]}" "$@" 2>&1 | tee "$log"
+.venv/bin/python -m pytest -ra "${markers[@]}" "$@" 2>&1 | tee "$log"
 status="${PIPESTATUS[0]}"
 set -e
-# One line with the counts, then every skipped test with its reason (pytest's -rs lines).
-counts="$(grep -E '^=+ .*[0-9]+ (passed|failed|error|errors|skipped|deselected).* in [0-9.]+s' "$log" | tail -1 | tr -d '=')"
-echo "[test] ${counts# }" >&2
+# One line with the counts, then every skipped test with its reason (the SKIPPED lines of pytest -ra).
+counts="$(grep -E '^=+ .*[0-9]+ (passed|failed|error|errors|skipped|deselected).* in [0-9.]+s' "$log" | tail -1 | tr -d '=' | xargs)"
+echo "[test] ran: ${counts:-no summary (see above)}" >&2
 skipped="$(grep -cE '^SKIPPED' "$log" || true)"
 if ((skipped)); then
-    echo "[test] skipped ($skipped lines; only tests on data absent from this machine may skip):" >&2
+    echo "[test] skipped, with the reasons (only tests on data absent here may skip):" >&2
     grep -E '^SKIPPED' "$log" | sed 's/^/[test]   /' >&2
 fi
 exit "$status"
