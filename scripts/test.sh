@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: set-up included, then lint and the whole test suite.
 #   ./scripts/test.sh            the default run (under 20 minutes on two cores)
-#   ./scripts/test.sh --full     also the tests marked `full` (image build, SLURM cluster, ...);
-#                                what CI (.ci/run) runs
+#   ./scripts/test.sh --full     also the tests marked `full` (image build, SLURM cluster, ...)
+#                                and the mutation check; what CI (.ci/run) runs
 # Further arguments go to pytest. Before the tests, scripts/setup_test_tools.sh installs what
 # they need beyond .venv (Chromium, Snakemake, with --full the image and SLURM tools; see
 # there), so that every test runs: only tests on real CTC data skip, where ../shared/ctc is
@@ -35,6 +35,11 @@ set +e
 .venv/bin/python -m pytest -ra "${markers[@]}" "$@" 2>&1 | tee "$log"
 status="${PIPESTATUS[0]}"
 set -e
+# The full run also proves that the suite can fail: each broken version of scripts/mutations.py
+# must turn the default run red (scripts/mutation_check.sh; a few minutes).
+if ((full)) && ((status == 0)); then
+    ./scripts/mutation_check.sh || status=$?
+fi
 # One line with the counts, then every skipped test with its reason (the SKIPPED lines of pytest -ra).
 counts="$(grep -E '^=+ .*[0-9]+ (passed|failed|error|errors|skipped|deselected).* in [0-9.]+s' "$log" | tail -1 | tr -d '=' | xargs)"
 echo "[test] ran: ${counts:-no summary (see above)}" >&2
