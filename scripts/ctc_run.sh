@@ -101,13 +101,9 @@ cleanup() {
         wait "$child" 2>/dev/null || true
     fi
     rm -rf "$scratch"
-    # gnntrack writes into a hidden sibling (.${seq}_RES.tmp-*) and renames it into place
-    # when complete; a run killed outright leaves it behind. A run killed between its two
-    # renames left the earlier result in .${seq}_RES.old-*: put that back.
-    rm -rf "$data/$dataset/.${seq}_RES.tmp-"*
-    for old in "$data/$dataset/.${seq}_RES.old-"*; do
-        if [[ -d "$old" && ! -e "$res" ]]; then mv "$old" "$res"; else rm -rf "$old"; fi
-    done
+    # The result folder is gnntrack's alone: it writes into a hidden sibling under a lock,
+    # removes it on Ctrl-C or SIGTERM (sent above), and the next run removes what a killed
+    # one left. Deleting .${seq}_RES.tmp-* here would delete a concurrent run's work.
     exit "$status"
 }
 trap cleanup EXIT

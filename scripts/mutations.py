@@ -159,4 +159,26 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
         ("tests/test_shipped_segmenters.py::test_half_resolution_models_segment_at_full_size",),
     ),
+    Mutation(
+        "no-scale-adaptation",
+        "a run segments cells of another size at the trained scale (GOWT1 at 0.75x: SEG 0.47)",
+        "inference/segment.py",
+        (("        adapt_scale(images, segmenter)\n", ""),),
+        ("tests/test_look.py::test_segment_says_when_it_adapts_the_scale",),
+    ),
+    Mutation(
+        "run-script-deletes-every-tmp",
+        "the run script's exit removes every .SEQ_RES.tmp-*, a concurrent run's work included",
+        "scripts/ctc_run.sh",
+        (
+            (
+                '    rm -rf "$scratch"\n',
+                '    rm -rf "$scratch"\n    rm -rf "$data/$dataset/.${seq}_RES.tmp-"*\n',
+            ),
+        ),
+        (
+            "tests/test_run_scripts.py::"
+            "test_a_second_script_on_the_same_sequence_refuses_and_spares_the_first",
+        ),
+    ),
 )

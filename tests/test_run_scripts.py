@@ -219,30 +219,60 @@ def test_failing_run_keeps_the_earlier_result_and_leaves_nothing(layout):
     assert (earlier / "res_track.txt").read_text() == "earlier\n"
 
 
-def test_interrupted_run_leaves_no_intermediates(layout, tmp_path):
-    """SIGTERM (a cluster's time limit, Ctrl-C, docker stop) while gnntrack writes."""
-    _with_model(layout)
-    # like the real one, the stand-in starts its temporary result folder, then works
-    fake = _fake_gnntrack(
-        tmp_path / "bin",
-        'mkdir -p "$(dirname "${@: -2:1}")/.01_RES.tmp-1234abcd" "$TMPDIR/work"\nexec sleep 60',
-    )
+def _all_sample_frames(layout) -> None:
+    """The whole 40-frame sample as sequence 01: a run long enough to be caught mid-way."""
+    for t in range(FRAMES, 40):
+        shutil.copy(SAMPLE / f"01/t{t:03d}.tif", layout["dataset"] / "01")
+
+
+def _start_script(layout) -> subprocess.Popen:
+    """The run script with the real gnntrack, started; returns once its result folder is
+    being written (the hidden .01_RES.tmp-* exists)."""
+    venv_link = layout["bundle"] / ".venv"
+    if not venv_link.exists():
+        venv_link.symlink_to(Path(sys.prefix))
     proc = subprocess.Popen(
         [f"./scripts/{DATASET}-01.sh"],
         cwd=layout["bundle"],
-        env=_env(layout["scratch"], f"{fake}:/usr/bin:/bin"),
+        env=_env(layout["scratch"]),
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 20
-    while not list(layout["scratch"].glob("*/work")) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while not list(layout["dataset"].glob(".01_RES.tmp-*")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
-    assert list(layout["dataset"].glob(".01_RES.tmp-*")), "the stand-in never started"
+    assert list(layout["dataset"].glob(".01_RES.tmp-*")), "the run never started its result"
+    return proc
+
+
+def test_interrupted_run_leaves_no_intermediates(layout):
+    """SIGTERM (a cluster's time limit, Ctrl-C, docker stop) while gnntrack writes: the
+    script stops gnntrack, which removes its own unfinished result."""
+    _with_model(layout)
+    _all_sample_frames(layout)
+    proc = _start_script(layout)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 143
+    assert proc.wait(timeout=60) == 143
     assert _left_in(layout) == []
-    with pytest.raises(ProcessLookupError):  # gnntrack was stopped with the script
-        os.kill(int((fake / "pid").read_text()), 0)
+
+
+def test_a_second_script_on_the_same_sequence_refuses_and_spares_the_first(layout):
+    """Two run scripts of one sequence at once: the second refuses in one line and leaves
+    the first one's unfinished result alone, which then completes."""
+    _with_model(layout)
+    _all_sample_frames(layout)
+    first = _start_script(layout)
+    second = _run(layout, venv=True)
+    assert second.returncode != 0
+    refusal = [line for line in second.stderr.splitlines() if "01_RES" in line and "Error" in line]
+    assert len(refusal) == 1, second.stderr
+    assert list(layout["dataset"].glob(".01_RES.tmp-*")), "the second run removed the first's work"
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert _left_in(layout) == ["01_RES"]
+    assert len(list((layout["dataset"] / "01_RES").glob("mask*.tif"))) == 40
 
 
 def test_3d_script_runs_a_model_folder_chosen_explicitly(tmp_path):
