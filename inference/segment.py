@@ -118,12 +118,17 @@ class Segmenter:
         return labels_from_probabilities(p[1], p[2], p[3], self.postprocess)
 
 
+def spread_frames(images: FrameSequence, samples: int) -> list[np.ndarray]:
+    """Up to `samples` frames spread evenly over the sequence, first and last included."""
+    n = len(images)
+    picks = sorted({round(i * (n - 1) / max(samples - 1, 1)) for i in range(min(samples, n))})
+    return [images.read(t) for t in picks]
+
+
 def sequence_look(images: FrameSequence, samples: int = 5) -> Look:
     """The look of a sequence (background, noise, signal) from `samples` frames spread over
     it, measured before segmenting so the run's log says what the segmenter was given."""
-    n = len(images)
-    picks = sorted({round(i * (n - 1) / max(samples - 1, 1)) for i in range(min(samples, n))})
-    return estimate_look(images.read(t) for t in picks)
+    return estimate_look(spread_frames(images, samples))
 
 
 def log_look(images: FrameSequence) -> Look:
@@ -169,10 +174,7 @@ def adapt_scale(
     """`adapt_scale_to` a few frames spread over the sequence."""
     if segmenter.cell_diameter is None or not segmenter.adapt_scale or not len(images):
         return segmenter.scale
-    n = len(images)
-    picks = sorted({round(i * (n - 1) / max(samples - 1, 1)) for i in range(min(samples, n))})
-    frames = [images.read(t) for t in picks]
-    return adapt_scale_to(frames, segmenter, images.folder.name, tolerance)
+    return adapt_scale_to(spread_frames(images, samples), segmenter, images.folder.name, tolerance)
 
 
 def adapt_scale_to(
