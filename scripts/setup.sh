@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Create (or refresh) the bundle's virtual environment in .venv with the pinned versions.
-#   ./scripts/setup.sh          inference + training
-#   ./scripts/setup.sh --dev    also the test and lint tools
+#   ./scripts/setup.sh          inference + training (the `train` extra)
+#   ./scripts/setup.sh --dev    also the test and lint tools (`dev`)
+# An inference-only install (what the image holds) is `pip install .` without extras.
 # Re-running is cheap: nothing is installed when .venv already matches pyproject + constraints.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 python="${PYTHON:-python3}"
-extras=""
-[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+extras="[train]"
+[[ "${1:-}" == "--dev" ]] && extras="[train,dev]"
 
 "$python" - <<'PY' || { echo "gnntrack needs Python >= 3.11 (found $("$python" --version 2>&1)); set PYTHON=..." >&2; exit 1; }
 import sys

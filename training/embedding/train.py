@@ -15,7 +15,6 @@ from pathlib import Path
 import click
 import numpy as np
 import torch
-from pytorch_metric_learning import losses, miners
 
 from inference.crops import crop_geometry
 from inference.embedding import MODEL_KIND, Embedder, ResNet
@@ -32,6 +31,19 @@ from training.embedding.data import (
 )
 from training.provenance import training_record
 from training.tracked import tracked_frames
+
+
+def _metric_learning():
+    """pytorch-metric-learning's losses and miners: a training-only dependency (the `train`
+    extra), so an inference install (and the image) runs without it."""
+    try:
+        from pytorch_metric_learning import losses, miners
+    except ImportError as exc:
+        raise CTCError(
+            "train-embedding needs pytorch-metric-learning: install the training extra "
+            "(./scripts/setup.sh, or pip install -e '.[train]')"
+        ) from exc
+    return losses, miners
 
 
 @dataclass
@@ -118,6 +130,7 @@ def train_embedding(
     optimizer = torch.optim.Adam(
         [{"params": trunk, "lr": cfg.lr_trunk}, {"params": head, "lr": cfg.lr_head}]
     )
+    losses, miners = _metric_learning()
     loss_fn = losses.MultiSimilarityLoss()
     miner = miners.MultiSimilarityMiner(epsilon=0.1)
     best, best_state, started = -1.0, None, time.monotonic()
