@@ -10,6 +10,12 @@ TRA, DET, LNK, BC(0), CT and frames per second (reading masks and writing the re
 included, for both), and for ours the GNN's edge accuracy on the GT masks. `--data DIR`
 benchmarks one model folder on a whole other dataset instead (e.g. a simulated sequence with
 another seed than the training one).
+
+`--errors 0,0.02,0.05,0.10` measures both trackers on imperfect masks instead: for each rate r
+the GT masks get segmentation errors (`training/mask_errors.py`, seeded: r of the cells cut in
+two, 0.6 r missed, 0.2 r merged with a neighbour, 0.2 r spurious blobs per cell), both
+trackers link the SAME damaged masks, and the results are scored against the undamaged GT
+(adding BIO(0) and the false / true divisions of BC(0)).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from inference.io import (  # noqa: E402
 from inference.segment import Segmenter, segment_sequence  # noqa: E402
 from inference.track import track_sequence  # noqa: E402
 from inference.tracker import Tracker  # noqa: E402
+from training.mask_errors import ErrorRates, Injected, inject_sequence  # noqa: E402
 from training.tracked import tracked_frames  # noqa: E402
 from training.tracker.data import embed_frames, labelled_window, window_starts  # noqa: E402
 from training.tracker.train import evaluate_edges  # noqa: E402
@@ -49,6 +56,10 @@ from training.tracker.train import evaluate_edges  # noqa: E402
 CTC = ROOT.parent / "shared" / "ctc"
 MEASURES = ["TRA", "DET", "LNK", "BC(0)", "CT"]
 COLUMNS = ["edge acc.", *MEASURES]
+#: Measured on damaged masks: BIO(0) too, and BC(0)'s false and true divisions.
+ERROR_MEASURES = [*MEASURES, "BIO(0)"]
+#: The issue's mix of errors per unit of rate: cut, missed, merged, spurious.
+ERROR_MIX = {"cut": 1.0, "drop": 0.6, "merge": 0.2, "add": 0.2}
 
 
 def cut_sequence(dataset: Path, seq: str, start: int, stop: int, out: Path) -> Path:
@@ -81,7 +92,7 @@ def cut_sequence(dataset: Path, seq: str, start: int, stop: int, out: Path) -> P
 
 
 def _row(name: str, scores: dict, frames: int, seconds: float) -> dict:
-    return {"method": name, **{m: scores.get(m) for m in MEASURES}, "fps": frames / seconds}
+    return {"method": name, **scores, "fps": frames / seconds}
 
 
 def edge_accuracy(data: Path, tracker: Tracker) -> float | None:
@@ -98,7 +109,14 @@ def edge_accuracy(data: Path, tracker: Tracker) -> float | None:
     return evaluate_edges(tracker.gnn, graphs)["edge_accuracy"]
 
 
-def compare(data: Path, masks_dir: Path, tracker: Tracker, work: Path, label: str) -> list[dict]:
+def compare(
+    data: Path,
+    masks_dir: Path,
+    tracker: Tracker,
+    work: Path,
+    label: str,
+    measures: list[str] = MEASURES,
+) -> list[dict]:
     """Both trackers on `masks_dir` (frames of data/01); scores against data/01_GT."""
     images = open_images(data / "01")
     masks = open_masks(masks_dir)
@@ -109,7 +127,7 @@ def compare(data: Path, masks_dir: Path, tracker: Tracker, work: Path, label: st
     rows.append(
         _row(
             f"gnntrack ({label})",
-            evaluate(work / f"ours_{label}", data / "01_GT", MEASURES),
+            evaluate(work / f"ours_{label}", data / "01_GT", measures),
             len(images),
             seconds,
         )
@@ -127,11 +145,43 @@ def compare(data: Path, masks_dir: Path, tracker: Tracker, work: Path, label: st
     rows.append(
         _row(
             f"LapTrack ({label})",
-            evaluate(work / f"lap_{label}", data / "01_GT", MEASURES),
+            evaluate(work / f"lap_{label}", data / "01_GT", measures),
             len(images),
             seconds,
         )
     )
+    return rows
+
+
+def error_rates(rate: float) -> ErrorRates:
+    """The issue's mix scaled by `rate` (0.05: 5% cut, 3% missed, 1% merged, 1% spurious)."""
+    return ErrorRates(**{kind: share * rate for kind, share in ERROR_MIX.items()})
+
+
+def _injected_text(report: list[Injected]) -> str:
+    """Errors actually made over the sequence, as cut / merged / missed / added."""
+    counts = [
+        sum(len(getattr(frame, kind)) for frame in report)
+        for kind in ("cut", "merged", "dropped", "added")
+    ]
+    return " / ".join(str(c) for c in counts)
+
+
+def compare_errors(
+    data: Path, tracker: Tracker, work: Path, rates: list[float], seed: int
+) -> list[dict]:
+    """Both trackers on data/01's GT masks damaged at each rate (the same masks for both)."""
+    rows = []
+    gt_masks = data / "01_GT" / "TRA"
+    for rate in rates:
+        label = f"errors {rate:g}"
+        masks, injected = gt_masks, "0 / 0 / 0 / 0"
+        if rate > 0:
+            masks = work / f"masks_{rate:g}"
+            injected = _injected_text(inject_sequence(gt_masks, masks, error_rates(rate), seed))
+        for row in compare(data, masks, tracker, work, label, ERROR_MEASURES):
+            row["method"] = row["method"].split(" (")[0]
+            rows.append({"rate": rate, "injected": injected, **row})
     return rows
 
 
@@ -156,12 +206,38 @@ def _format(table: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _format_errors(table: list[dict]) -> str:
+    """The error-rate table: data, rate, errors made, tracker, measures, divisions."""
+    head = "| data | error rate | cut / merged / missed / added | tracker | "
+    head += " | ".join(ERROR_MEASURES) + " | false / true divisions |"
+    lines = [head, "|" + "---|" * (len(ERROR_MEASURES) + 5)]
+    for row in table:
+        values = [
+            f"{row.get(m):.4f}" if isinstance(row.get(m), float) else "n/a" for m in ERROR_MEASURES
+        ]
+        divisions = f"{row.get('fp_div(0)', 'n/a')} / {row.get('tp_div(0)', 'n/a')}"
+        lines.append(
+            f"| {row['dataset']} | {row['rate'] * 100:g}% | {row['injected']} | {row['method']} | "
+            f"{' | '.join(values)} | {divisions} |"
+        )
+    return "\n".join(lines)
+
+
+def _rates(text: str) -> list[float]:
+    """'0,0.02,0.05' -> [0.0, 0.02, 0.05]."""
+    return [float(part) for part in text.split(",") if part.strip()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, nargs="*", help="Model folders to benchmark.")
     parser.add_argument("--seg", action="store_true", help="Also on our segmentation's masks.")
     parser.add_argument("--json", type=Path, help="Also write the table as JSON here.")
     parser.add_argument("--data", type=Path, help="Benchmark the one --params on this dataset.")
+    parser.add_argument(
+        "--errors", type=_rates, help="Error rates, e.g. 0,0.02,0.05,0.10: damaged GT masks."
+    )
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the injected errors.")
     args = parser.parse_args()
     folders = args.params or sorted(
         p for p in (ROOT / "parameters").iterdir() if (p / "tracker" / "config.json").is_file()
@@ -180,6 +256,10 @@ def main() -> None:
                 data = cut_sequence(dataset, seq, first, 10**9, work / "data")
                 name = f"{params.name} {seq} frames {first}-"
             tracker = Tracker.from_folder(params)
+            if args.errors is not None:
+                rows = compare_errors(data, tracker, work, args.errors, args.seed)
+                table += [{"dataset": name, **r} for r in rows]
+                continue
             rows = compare(data, data / "01_GT" / "TRA", tracker, work, "GT masks")
             rows[0]["edge acc."] = edge_accuracy(data, tracker)
             if args.seg and (params / "seg").is_dir():
@@ -190,7 +270,7 @@ def main() -> None:
                 )
                 rows += compare(data, work / "seg_masks", tracker, work, "our segmentation")
             table += [{"dataset": name, **r} for r in rows]
-    print(_format(table))
+    print(_format_errors(table) if args.errors is not None else _format(table))
     if args.json:
         args.json.write_text(json.dumps(table, indent=2) + "\n")
 
