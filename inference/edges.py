@@ -1,21 +1,20 @@
 """The GNN's link probabilities of a tracking run, recorded for `--edges FILE.csv`.
 
-The tracker is wrapped, not changed: `EdgeRecorder` keeps the edge scores of every window
-`Tracker.score` returns, and after the run each graph row is translated to the label the
-result gave its cell. `probability` is the sigmoid of the mean logit over the windows that
-scored the edge, the number the solver used. The file format is `inference.io.edges`.
+`EdgeRecorder` listens to the run through `track_sequence`'s hooks: it keeps the edge scores
+of every window the GNN scores and the label the result gave each graph row, and after the
+run the edges are written with those labels. `probability` is the sigmoid of the mean logit
+over the windows that scored the edge, the number the solver used. The file format is
+`inference.io.edges`.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from inference.graph import FrameNodes
 from inference.io import FrameSequence, MaskSequence, Track
 from inference.io.edges import EDGE_COLUMNS, check_edges_path, write_edges
 from inference.track import EdgeScores, track_sequence
@@ -23,21 +22,20 @@ from inference.tracker import Tracker
 
 
 class EdgeRecorder:
-    """A `Tracker` stand-in that passes everything through and keeps every window's scores."""
+    """What a tracking run scored, kept in memory through `track_sequence`'s two hooks:
+    every window's edges and logits (`scored`), and the result label of each graph row of
+    every frame (`observe`)."""
 
-    def __init__(self, tracker: Tracker) -> None:
-        self._tracker = tracker
+    def __init__(self) -> None:
         self.scores = EdgeScores()
+        self.row_labels: dict[int, np.ndarray] = {}
 
-    def __getattr__(self, name: str):
-        return getattr(self._tracker, name)
+    def scored(self, edges: np.ndarray, logits: np.ndarray) -> None:
+        self.scores.add(edges, logits)
 
-    def score(self, frames: list[FrameNodes]) -> tuple[np.ndarray, np.ndarray]:
-        """`Tracker.score`, recording the edges and logits on the way."""
-        edges, logits = self._tracker.score(frames)
-        if len(edges):
-            self.scores.add(edges, logits)
-        return edges, logits
+    def observe(self, table: pd.DataFrame, labels: np.ndarray) -> None:
+        if len(table):  # a frame without cells has no edges to translate
+            self.row_labels[int(table["frame"].iloc[0])] = np.asarray(labels, np.int64)
 
 
 def edge_table(
@@ -93,15 +91,6 @@ def _is_link(a: int, b: int, t_a: int, t_b: int, tracks: dict[int, Track]) -> bo
     )
 
 
-def row_labels_from_features(features_csv: str | Path) -> dict[int, np.ndarray]:
-    """Frame -> result label of each cell in graph-row order, from `track --features` output."""
-    table = pd.read_csv(features_csv, usecols=["frame", "track"])
-    return {
-        int(frame): group["track"].to_numpy(np.int64)
-        for frame, group in table.groupby("frame", sort=True)
-    }
-
-
 def track_with_edges(
     images: FrameSequence,
     masks: MaskSequence | Iterable[np.ndarray],
@@ -121,17 +110,16 @@ def track_with_edges(
             images, masks, tracker, out_dir, overwrite=overwrite, features_csv=features_csv
         )
     check_edges_path(edges_csv, out_dir, overwrite)
-    recorder = EdgeRecorder(tracker)
-    with tempfile.TemporaryDirectory(prefix="gnntrack-edges-") as scratch:
-        features = features_csv if features_csv is not None else Path(scratch) / "features.csv"
-        tracks = track_sequence(
-            images,
-            masks,
-            recorder,  # type: ignore[arg-type]  # a Tracker in every way track_sequence uses
-            out_dir,
-            overwrite=overwrite,
-            features_csv=features,
-        )
-        table = edge_table(recorder.scores, row_labels_from_features(features), tracks)
-    write_edges(edges_csv, table)
+    recorder = EdgeRecorder()
+    tracks = track_sequence(
+        images,
+        masks,
+        tracker,
+        out_dir,
+        overwrite=overwrite,
+        features_csv=features_csv,
+        observe=recorder.observe,
+        on_scores=recorder.scored,
+    )
+    write_edges(edges_csv, edge_table(recorder.scores, recorder.row_labels, tracks))
     return tracks

@@ -76,11 +76,13 @@ def track_stream(
     observe: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
     *,
     prefetch: int = 0,
+    on_scores: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the result mask of every frame in order; `lineage` holds the tracks at the end.
 
     `images` and `masks` must have the same length and shapes (see `check_inputs`).
-    `observe`, if given, gets each frame's feature table and its cells' track labels.
+    `observe`, if given, gets each frame's feature table and its cells' track labels;
+    `on_scores` gets the edges and logits of every window the GNN scores.
     With `prefetch` > 0, frames are read and their cells measured and embedded in a
     background thread, at most `prefetch` frames ahead (the results are the same; on two
     or more free cores it runs alongside the GNN and the solver).
@@ -92,6 +94,12 @@ def track_stream(
     scores = EdgeScores()
     start = scored_until = 0
     solved = 0  # frames 0 .. solved-1 have their labels
+
+    def score(first: int, stop: int) -> None:
+        edges, logits = tracker.score([nodes[k] for k in range(first, stop)])
+        scores.add(edges, logits)
+        if on_scores is not None and len(edges):
+            on_scores(edges, logits)
 
     def solve_up_to(last: int) -> Iterator[np.ndarray]:
         nonlocal solved
@@ -129,13 +137,13 @@ def track_stream(
         nodes[t], index[t] = frame_nodes, frame_index
         n = t + 1
         if n - start == tracker.window:
-            scores.add(*tracker.score([nodes[k] for k in range(start, n)]))
+            score(start, n)
             scored_until, start = n, start + tracker.stride
             yield from solve_up_to(start)
         elif t == 0:
             yield from solve_up_to(0)
     if scored_until < n and n - start >= 2:
-        scores.add(*tracker.score([nodes[k] for k in range(start, n)]))
+        score(start, n)
     yield from solve_up_to(n - 1)
 
 
@@ -217,12 +225,15 @@ def track_sequence(
     overwrite: bool = False,
     features_csv: str | Path | None = None,
     prefetch: int | None = None,
+    observe: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
+    on_scores: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> list[Track]:
     """Track `masks` (a mask folder, or label frames from a segmenter) and write a CTC result.
 
     The result folder (`mask###.tif`, `res_track.txt`) appears only when complete. With
     `features_csv`, the cell feature table (one row per cell and frame, plus its `track`
-    label) is written there as well, frame by frame. Returns the tracks written.
+    label) is written there as well, frame by frame. `observe` and `on_scores` are hooks of
+    `track_stream` (e.g. `inference.edges.EdgeRecorder`). Returns the tracks written.
 
     Masks read from a folder are linked with one torch thread (unless OMP_NUM_THREADS says
     otherwise): the network passes are too small for intra-op threads to pay, and those
@@ -245,10 +256,18 @@ def track_sequence(
         prefetch = tracker.stride if from_files and _cores() >= 2 else 0
     lineage = LineageBuilder()
     n = len(images)
-    observe = _FeatureWriter(features_csv) if features_csv is not None else None
+    observers = [o for o in (observe, features_csv and _FeatureWriter(features_csv)) if o]
     threads = 1 if from_files and "OMP_NUM_THREADS" not in os.environ else None
     with _torch_threads(threads):
-        stream = track_stream(images, masks, tracker, lineage, observe, prefetch=prefetch)
+        stream = track_stream(
+            images,
+            masks,
+            tracker,
+            lineage,
+            _both(observers) if observers else None,
+            prefetch=prefetch,
+            on_scores=on_scores,
+        )
         write_result(
             out_dir,
             progress(stream, n, "track"),
@@ -289,6 +308,16 @@ def _checked(masks: MaskSequence) -> Iterator[np.ndarray]:
                 f"negative label {mask.min()} in a label mask", masks.frames[position].path
             )
         yield mask
+
+
+def _both(observers: list[Callable]) -> Callable[[pd.DataFrame, np.ndarray], None]:
+    """One observer that calls each of `observers` in turn."""
+
+    def observe(table: pd.DataFrame, labels: np.ndarray) -> None:
+        for observer in observers:
+            observer(table, labels)
+
+    return observe
 
 
 class _FeatureWriter:
