@@ -8,6 +8,7 @@ from inference.cli.options import edges_option, existing_dir, overwrite_option, 
 from inference.edges import track_with_edges
 from inference.io import open_images, open_masks
 from inference.tracker import Tracker
+from inference.validate import count_divisions
 
 
 @click.command("track")
@@ -55,12 +56,7 @@ def track(
     tracks = track_with_edges(
         images, masks, tracker, out_dir, edges_csv, overwrite=overwrite, features_csv=features_csv
     )
-    divisions = _divisions(tracks)
+    divisions = count_divisions(tracks)
     click.echo(
         f"wrote {len(images)} frames, {len(tracks)} tracks, {divisions} divisions to {out_dir}"
     )
-
-
-def _divisions(tracks) -> int:
-    parents = [t.parent for t in tracks if t.parent]
-    return sum(1 for p in set(parents) if parents.count(p) >= 2)
