@@ -219,7 +219,7 @@ def _leftovers(data: Path, scratch: Path) -> list[str]:
     return hidden + [str(p) for p in scratch.iterdir()]
 
 
-def test_workflow_runs_on_slurm_and_resumes_after_a_failure_and_a_cancel(cluster, tmp_path):
+def test_workflow_runs_on_slurm_and_resumes_after_a_failure_and_a_cancel(cluster, tmp_path, capsys):
     bundle, data = _layout(tmp_path)
     profile = _profile(tmp_path)
     scratch = tmp_path / "scratch"
@@ -241,7 +241,8 @@ def test_workflow_runs_on_slurm_and_resumes_after_a_failure_and_a_cancel(cluster
     assert run.returncode != 0, out
     ids = SUBMITTED.findall(out)
     assert len(ids) == len(set(ids)) == 6, out
-    print("SLURM job ids of the first run:", ids, "cancelled:", cancelled)
+    with capsys.disabled():  # in the test run's own log, not only on failure
+        print("\nSLURM job ids of the first run:", ids, "cancelled:", cancelled)
     errors = re.findall(r"^Error in rule run:\n(?:    .*\n)+", out, re.M)  # indented block
     assert len(errors) == 2 and _job_names("".join(errors)) == {FAILS, CANCELLED}, out
     assert f"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'" in out, out
@@ -287,7 +288,8 @@ def test_workflow_runs_on_slurm_and_resumes_after_a_failure_and_a_cancel(cluster
     again = subprocess.run(command, cwd=bundle, env=env, timeout=300, **pipe)
     assert again.returncode == 0, again.stdout
     rerun = SUBMITTED.findall(again.stdout)
-    print("SLURM job ids of the re-run:", rerun)
+    with capsys.disabled():
+        print("\nSLURM job ids of the re-run:", rerun)
     assert len(rerun) == 2 and not set(rerun) & set(ids), again.stdout
     assert _job_names(again.stdout) == {FAILS, CANCELLED}, again.stdout
     assert {(d, s): _stamps(data / d / f"{s}_RES") for d, s in GOOD} == before  # untouched
