@@ -40,9 +40,24 @@ def compress_signal(
     if cell_level <= 0 or snr * look.noise >= cell_level:
         return image.copy()
     a = snr * look.noise / cell_level
-    x = look.background + a * (image.astype(np.float64) - look.background)
-    x += rng.normal(0.0, look.noise * math.sqrt(1.0 - a * a), image.shape)
-    return _to_dtype(x, image.dtype)
+    pressed = _pressed(image.astype(np.float64), look.background, look.noise, a, rng)
+    return _to_dtype(pressed, image.dtype)
+
+
+def _pressed(
+    image: np.ndarray, background: float, noise: float, a: float, rng: np.random.Generator
+) -> np.ndarray:
+    """The signal above `background` scaled by `a` (<= 1), with noise added so that the
+    total noise stays `noise`: the same cells, dimmer, behind the same camera."""
+    out = background + a * (image - background)
+    out += rng.normal(0.0, noise * math.sqrt(max(1.0 - a * a, 0.0)), image.shape)
+    return out
+
+
+def _background(image: np.ndarray, labels: np.ndarray) -> float:
+    """The median of the current (last) frame's pixels outside every cell (0 if none)."""
+    outside = labels == 0
+    return float(np.median(image[-1][outside])) if outside.any() else 0.0
 
 
 def gain_offset(image: np.ndarray, gain: float, offset: float) -> np.ndarray:
@@ -186,18 +201,15 @@ def dim_some_cells(
         return image
     region = ndi.gaussian_filter(np.isin(labels, chosen).astype(np.float32), 2.0)
     factor = 1.0 - (1.0 - rng.uniform(*by)) * np.clip(region * 2.0, 0.0, 1.0)
-    background = float(np.median(image[-1][labels == 0])) if (labels == 0).any() else 0.0
+    background = _background(image, labels)
     return (background + factor * (image - background)).astype(np.float32)
 
 
 def dim_all_cells(image: np.ndarray, labels: np.ndarray, a: float, rng: np.random.Generator):
     """Every channel's signal at a fraction `a` of its height above the background, at the
     frame's own noise level (see `compress_signal`)."""
-    background = float(np.median(image[-1][labels == 0])) if (labels == 0).any() else 0.0
-    noise = pixel_noise(image[-1])
-    out = background + a * (image - background)
-    out += rng.normal(0.0, noise * math.sqrt(max(1.0 - a * a, 0.0)), image.shape)
-    return out.astype(np.float32)
+    pressed = _pressed(image, _background(image, labels), pixel_noise(image[-1]), a, rng)
+    return pressed.astype(np.float32)
 
 
 def augment_look(
@@ -223,7 +235,7 @@ def validation_looks(
     cells at ~2 noise sds, half the cells at a quarter of their signal, a contrast curve
     (gamma 2) that leaves dim cells dimmer."""
     cells = labels > 0
-    background = float(np.median(image[-1][~cells])) if (~cells).any() else 0.0
+    background = _background(image, labels)
     level = float(np.median(image[-1][cells])) - background if cells.any() else 0.0
     noise = pixel_noise(image[-1])
     out = {}
