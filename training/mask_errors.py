@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from inference.io import atomic_output_dir, frame_name, open_masks, write_mask
+from training.segmentation.data import typical_radius
 
 
 @dataclass(frozen=True)
@@ -99,18 +100,6 @@ def add_blob(mask: np.ndarray, label: int, radius: float, rng: np.random.Generat
     return True
 
 
-def typical_radius(mask: np.ndarray) -> float:
-    """Radius of a ball of the median cell size (px); 3 for an empty mask."""
-    sizes = np.bincount(mask.ravel())[1:]
-    sizes = sizes[sizes > 0]
-    if not len(sizes):
-        return 3.0
-    volume = float(np.median(sizes))
-    if mask.ndim == 2:
-        return float(np.sqrt(volume / np.pi))
-    return float((3 * volume / (4 * np.pi)) ** (1 / 3))
-
-
 def inject(
     mask: np.ndarray, rates: ErrorRates, rng: np.random.Generator
 ) -> tuple[np.ndarray, Injected]:
@@ -119,7 +108,7 @@ def inject(
     out = np.array(mask, dtype=np.int64, copy=True)
     done = Injected()
     labels = [int(v) for v in np.unique(out) if v]
-    radius = typical_radius(out)
+    radius = typical_radius([out])  # px (0 without cells, when nothing below uses it)
     # a segmenter merges cells that come within about half a radius of each other (a 2 px
     # reach found almost no pair among SIM+ nuclei)
     reach = max(2, round(radius / 2))

@@ -63,7 +63,8 @@ def _unannotated_mask(labels: np.ndarray, markers: np.ndarray, radius: float) ->
     return ndi.distance_transform_edt(~missing) <= radius
 
 
-def _typical_radius(masks: list[np.ndarray]) -> float:
+def typical_radius(masks: list[np.ndarray]) -> float:
+    """Radius (px) of a disc (2D) or ball (3D) of the median cell size; 0 without cells."""
     areas = [np.bincount(m.ravel())[1:] for m in masks]
     areas = np.concatenate([a[a > 0] for a in areas]) if areas else np.array([])
     if areas.size == 0:
@@ -96,7 +97,7 @@ def load_samples(
     for t, mask in labels.items():
         if mask.shape != images.shape:
             raise CTCError(f"mask of frame {t} has shape {mask.shape}, images {images.shape}")
-    radius = 1.5 * _typical_radius(list(labels.values()))
+    radius = 1.5 * typical_radius(list(labels.values()))
     cache: dict[int, np.ndarray] = {}
 
     def normalised(t: int) -> np.ndarray:
