@@ -26,9 +26,9 @@ import click
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from segmentation import first_unseen_frame, score  # noqa: E402  (a sibling benchmark)
+from segmentation import first_unseen_frame, score, write_detections  # noqa: E402
 
-from inference.io import Track, open_images, open_masks, write_mask, write_tracks  # noqa: E402
+from inference.io import open_images, open_masks, write_mask  # noqa: E402
 from inference.io.sequence import frame_name  # noqa: E402
 from inference.segment import Segmenter, adapt_scale_to  # noqa: E402
 from seg_code.look import Look, estimate_look  # noqa: E402
@@ -57,17 +57,10 @@ SIM_SIZE = {
 
 def gt_of_frames(tra: list[np.ndarray], seg: list[np.ndarray], out: Path) -> Path:
     """A CTC GT folder of unrelated frames: every TRA marker a one-frame track."""
-    (out / "TRA").mkdir(parents=True)
+    write_detections(tra, out / "TRA", prefix="man_track", track_file="man_track.txt")
     (out / "SEG").mkdir()
-    n, tracks, offset = len(tra), [], 0
-    for t, (markers, masks) in enumerate(zip(tra, seg, strict=True)):
-        relabelled = np.where(markers > 0, markers.astype(np.int64) + offset, 0)
-        ids = np.unique(relabelled[relabelled > 0])
-        tracks += [Track(int(i), t, t, 0) for i in ids]
-        offset = int(relabelled.max(initial=offset))
-        write_mask(out / "TRA" / frame_name("man_track", t, n), relabelled)
-        write_mask(out / "SEG" / frame_name("man_seg", t, n), masks)
-    write_tracks(out / "TRA" / "man_track.txt", tracks)
+    for t, masks in enumerate(seg):
+        write_mask(out / "SEG" / frame_name("man_seg", t, len(seg)), masks)
     return out
 
 

@@ -88,8 +88,11 @@ def held_out_gt(gt: Path, frames: range, out: Path) -> Path:
     return out
 
 
-def write_detections(masks: list[np.ndarray], out: Path) -> Path:
-    """A valid CTC result in which every object of every frame is a one-frame track."""
+def write_detections(
+    masks: list[np.ndarray], out: Path, prefix: str = "mask", track_file: str = "res_track.txt"
+) -> Path:
+    """A valid CTC result in which every object of every frame is a one-frame track (with
+    `prefix="man_track", track_file="man_track.txt"`, a GT TRA folder of the same)."""
     out.mkdir(parents=True)
     tracks, offset = [], 0
     for t, labels in enumerate(masks):
@@ -97,8 +100,8 @@ def write_detections(masks: list[np.ndarray], out: Path) -> Path:
         ids = np.unique(relabelled[relabelled > 0])
         tracks += [Track(int(i), t, t, 0) for i in ids]
         offset = int(relabelled.max(initial=offset))
-        write_mask(out / frame_name("mask", t, len(masks)), relabelled)
-    write_tracks(out / "res_track.txt", tracks)
+        write_mask(out / frame_name(prefix, t, len(masks)), relabelled)
+    write_tracks(out / track_file, tracks)
     return out
 
 
