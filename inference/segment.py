@@ -118,23 +118,29 @@ class Segmenter:
         return labels_from_probabilities(p[1], p[2], p[3], self.postprocess)
 
 
-def spread_frames(images: FrameSequence, samples: int) -> list[np.ndarray]:
-    """Up to `samples` frames spread evenly over the sequence, first and last included."""
+def spread_frames(
+    images: FrameSequence, samples: int, read: dict[int, np.ndarray] | None = None
+) -> list[np.ndarray]:
+    """Up to `samples` frames spread evenly over the sequence, first and last included;
+    frames already in `read` (index -> frame) are not read again, new ones are added."""
     n = len(images)
     picks = sorted({round(i * (n - 1) / max(samples - 1, 1)) for i in range(min(samples, n))})
-    return [images.read(t) for t in picks]
+    read = {} if read is None else read
+    return [read[t] if t in read else read.setdefault(t, images.read(t)) for t in picks]
 
 
-def sequence_look(images: FrameSequence, samples: int = 5) -> Look:
+def sequence_look(
+    images: FrameSequence, samples: int = 5, read: dict[int, np.ndarray] | None = None
+) -> Look:
     """The look of a sequence (background, noise, signal) from `samples` frames spread over
     it, measured before segmenting so the run's log says what the segmenter was given."""
-    return estimate_look(spread_frames(images, samples))
+    return estimate_look(spread_frames(images, samples, read))
 
 
-def log_look(images: FrameSequence) -> Look:
+def log_look(images: FrameSequence, read: dict[int, np.ndarray] | None = None) -> Look:
     """Estimate the sequence's look and say it on stderr (one line; a second one warns when
     the cells stand so little above the noise that dim ones may be missed)."""
-    look = sequence_look(images)
+    look = sequence_look(images, read=read)
     click.echo(f"look of {images.folder.name}: {look}", err=True)
     if look.snr < LOW_SIGNAL:
         click.echo(
@@ -169,12 +175,18 @@ def sized_postprocess(post: PostprocessParams, factor: float) -> PostprocessPara
 
 
 def adapt_scale(
-    images: FrameSequence, segmenter: Segmenter, samples: int = 3, tolerance: float = 1.25
+    images: FrameSequence,
+    segmenter: Segmenter,
+    read: dict[int, np.ndarray] | None = None,
+    samples: int = 3,
+    tolerance: float = 1.25,
 ) -> float:
-    """`adapt_scale_to` a few frames spread over the sequence."""
+    """`adapt_scale_to` a few frames spread over the sequence (those in `read` not read
+    again)."""
     if segmenter.cell_diameter is None or not segmenter.adapt_scale or not len(images):
         return segmenter.scale
-    return adapt_scale_to(spread_frames(images, samples), segmenter, images.folder.name, tolerance)
+    frames = spread_frames(images, samples, read)
+    return adapt_scale_to(frames, segmenter, images.folder.name, tolerance)
 
 
 def adapt_scale_to(
@@ -227,8 +239,9 @@ def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[n
             images.folder,
         )
     if isinstance(images, FrameSequence) and len(images):
-        log_look(images)
-        adapt_scale(images, segmenter)
+        read: dict[int, np.ndarray] = {}  # the sampled frames, read once for both
+        log_look(images, read)
+        adapt_scale(images, segmenter, read)
     window: deque[np.ndarray] = deque(maxlen=segmenter.context_frames + 1)
     for frame in images:
         current = segmenter.normalize(frame)
