@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from laptrack import LapTrack
 
-from inference.features import AXES, compact_labels, frame_features
+from inference.cells.features import AXES, compact_labels, frame_features
 from inference.io import FrameSequence, MaskSequence, Track, write_result
 
 

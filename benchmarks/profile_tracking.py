@@ -31,24 +31,24 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from laptrack_ctc import laptrack_sequence  # noqa: E402
 
 from inference.io import frame_name, open_images, open_masks, write_mask  # noqa: E402
-from inference.track import track_sequence  # noqa: E402
-from inference.tracker import Tracker  # noqa: E402
+from inference.models.tracker import Tracker  # noqa: E402
+from inference.pipeline import track_masks  # noqa: E402
 
 #: Stage -> (file suffix, function name) of the functions whose cumulative time it is.
 STAGES: dict[str, list[tuple[str, str]]] = {
     "read (TIFF)": [("inference/io/tiff.py", "read_tiff")],
     "labels + features": [
-        ("inference/features.py", "compact_labels"),
-        ("inference/features.py", "frame_features"),
+        ("inference/cells/features.py", "compact_labels"),
+        ("inference/cells/features.py", "frame_features"),
     ],
-    "crops": [("inference/crops.py", "cell_crops")],
-    "embedding (CNN)": [("inference/embedding.py", "embed_crops")],
-    "graph": [("inference/graph.py", "build_window")],
-    "GNN": [("inference/gnn.py", "forward")],
-    "solver": [("inference/solve.py", "solve_pair")],
+    "crops": [("inference/cells/crops.py", "cell_crops")],
+    "embedding (CNN)": [("inference/models/embedding.py", "embed_crops")],
+    "graph": [("inference/tracking/graph.py", "build_window")],
+    "GNN": [("inference/models/gnn.py", "forward")],
+    "solver": [("inference/tracking/solve.py", "solve_pair")],
     "lineage + relabel": [
-        ("inference/lineage.py", "advance"),
-        ("inference/lineage.py", "relabel"),
+        ("inference/tracking/lineage.py", "advance"),
+        ("inference/tracking/lineage.py", "relabel"),
     ],
     "write (TIFF)": [("inference/io/tiff.py", "write_mask")],
 }
@@ -111,7 +111,7 @@ def main() -> None:
 
         def ours(prefetch: int | None = args.prefetch) -> object:
             out = work / "ours"
-            return track_sequence(images, masks, tracker, out, overwrite=True, prefetch=prefetch)
+            return track_masks(images, masks, tracker, out, overwrite=True, prefetch=prefetch)
 
         def lap() -> object:
             spec = tracker.spec

@@ -30,7 +30,7 @@ from segmentation import first_unseen_frame, score, write_detections  # noqa: E4
 
 from inference.io import open_images, open_masks, write_mask  # noqa: E402
 from inference.io.sequence import frame_name  # noqa: E402
-from inference.segment import Segmenter, adapt_scale_to  # noqa: E402
+from inference.segmentation.segmenter import Segmenter, adapt_scale_to  # noqa: E402
 from seg_code.look import Look, estimate_look  # noqa: E402
 from training.segmentation.looks import Shift, rescale_labels, standard_shifts  # noqa: E402
 from training.simulator import get_preset, simulate  # noqa: E402

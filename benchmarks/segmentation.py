@@ -5,7 +5,7 @@ frames (those of the real sequence 01 in ../shared/ctc after every frame the mod
 or was validated on, read from its config.json; or a simulated sequence made with a seed no
 training run used) with our model and with a classical baseline (Otsu
 threshold + distance-transform watershed, scikit-image) in the same run, and scores both
-with the CTC measures (py-ctcmetrics, through `inference.evaluate`). Generalisation is
+with the CTC measures (py-ctcmetrics, through `inference.measures`). Generalisation is
 checked by scoring each real-data model also on a simulated sequence of its preset, whose
 intensity, noise, density and cell size differ from the sequence it trained on.
 
@@ -30,10 +30,10 @@ from skimage.feature import peak_local_max
 from skimage.filters import gaussian, threshold_otsu
 from skimage.segmentation import relabel_sequential, watershed
 
-from inference.evaluate import evaluate
 from inference.io import Track, open_images, open_masks, read_tracks, write_mask, write_tracks
 from inference.io.sequence import frame_name
-from inference.segment import Segmenter, iter_segmentation
+from inference.measures import evaluate
+from inference.segmentation.segmenter import Segmenter, iter_segmentation
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ("Fluo-N2DH-SIM+", "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC")
@@ -183,7 +183,7 @@ def peak_memory_2048(model: Path) -> float:
     """Peak resident memory (MB) of segmenting one 2048x2048 frame, in a fresh process."""
     code = (
         "import resource, numpy as np\n"
-        "from inference.segment import Segmenter\n"
+        "from inference.segmentation.segmenter import Segmenter\n"
         f"s = Segmenter.from_folder({str(model)!r})\n"
         "f = np.random.default_rng(0).gamma(2, 50, (2048, 2048)).astype(np.uint16)\n"
         "x = s.normalize(f)\n"

@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from laptrack_ctc import laptrack_sequence  # noqa: E402
 
 from inference.errors import CTCError  # noqa: E402
-from inference.evaluate import evaluate  # noqa: E402
 from inference.io import (  # noqa: E402
     Track,
     frame_name,
@@ -45,13 +44,14 @@ from inference.io import (  # noqa: E402
     write_tiff,
     write_tracks,
 )
-from inference.segment import Segmenter, segment_sequence  # noqa: E402
-from inference.track import track_sequence  # noqa: E402
-from inference.tracker import Tracker  # noqa: E402
+from inference.measures import evaluate  # noqa: E402
+from inference.models.tracker import Tracker  # noqa: E402
+from inference.pipeline import segment_images, track_masks  # noqa: E402
+from inference.segmentation.segmenter import Segmenter  # noqa: E402
 from training.mask_errors import ErrorRates, Injected, inject_sequence  # noqa: E402
 from training.tracked import tracked_frames  # noqa: E402
-from training.tracker.data import embed_frames, labelled_window, window_starts  # noqa: E402
-from training.tracker.train import evaluate_edges  # noqa: E402
+from training.tracker.fit_tracker import evaluate_edges  # noqa: E402
+from training.tracker.window_graphs import embed_frames, labelled_window, window_starts  # noqa: E402
 
 CTC = ROOT.parent / "shared" / "ctc"
 MEASURES = ["TRA", "DET", "LNK", "BC(0)", "CT"]
@@ -122,7 +122,7 @@ def compare(
     masks = open_masks(masks_dir)
     rows = []
     start = time.perf_counter()
-    track_sequence(images, masks, tracker, work / f"ours_{label}", overwrite=True)
+    track_masks(images, masks, tracker, work / f"ours_{label}", overwrite=True)
     seconds = time.perf_counter() - start
     rows.append(
         _row(
@@ -263,7 +263,7 @@ def main() -> None:
             rows = compare(data, data / "01_GT" / "TRA", tracker, work, "GT masks")
             rows[0]["edge acc."] = edge_accuracy(data, tracker)
             if args.seg and (params / "seg").is_dir():
-                segment_sequence(
+                segment_images(
                     open_images(data / "01"),
                     Segmenter.from_folder(params / "seg"),
                     work / "seg_masks",

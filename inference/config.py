@@ -23,7 +23,7 @@ from inference.errors import CTCError
 T = TypeVar("T")
 
 #: Keys every model config may hold besides its sections: what the model is and where it
-#: came from (written by `inference.model_folder.save_model_folder` and by training).
+#: came from (written by `inference.models.folder.save_model_folder` and by training).
 RECORD_KEYS = ("kind", "format_version", "gnntrack_version", "weights", "training", "validation")
 
 

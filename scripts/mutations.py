@@ -38,14 +38,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "solver-ignores-gap-cost",
         "a link across a missed frame is taken whenever its logit is positive",
-        "inference/solve.py",
+        "inference/tracking/solve.py",
         (("gap.logit - params.gap_cost]", "gap.logit]"),),
         ("tests/test_solve.py::test_the_solution_is_the_brute_force_optimum",),
     ),
     Mutation(
         "gap-source-bridges-twice",
         "a cell of t-1 may bridge a gap to two cells of t+1 (a second row, as for divisions)",
-        "inference/solve.py",
+        "inference/tracking/solve.py",
         (
             ("base + gap.src])", "base + gap.src, base + 10**6 + gap.src])"),
             ("[links.dst, links.dst, gap.dst]", "[links.dst, links.dst, gap.dst, gap.dst]"),
@@ -63,14 +63,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "no-gap-bridging",
         "track.py never offers the solver the links from frame t-2: a missed cell breaks its track",
-        "inference/track.py",
+        "inference/tracking/stream.py",
         (("scores.links(t - 2, 2),", "Links.empty(),"),),
         (f"{EVENTS}::test_shipped_trackers_divide_and_bridge_the_gap",),
     ),
     Mutation(
         "segmenter-finds-nothing",
         "gnntrack run / segment get empty masks from the segmenter",
-        "inference/segment.py",
+        "inference/segmentation/segmenter.py",
         (
             (
                 "yield segmenter.labels(list(window), frame.shape)",
@@ -112,7 +112,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "movie-3d-middle-slice",
         "3D movies show the middle slice instead of the maximum projection",
-        "inference/movie.py",
+        "inference/report/overlay_movie.py",
         (
             (
                 "return array.max(axis=0) if array.ndim == 3 else array",
@@ -124,7 +124,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "validator-parent-order-off-by-one",
         "the validator accepts a parent that ends in the frame its child begins",
-        "inference/validate.py",
+        "inference/ctc_rules.py",
         (
             (
                 "elif parent and declared[parent].end >= begin:",
@@ -143,14 +143,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "masks-at-network-resolution",
         "a model run at scale 0.5 returns half-size masks (probabilities not resampled back)",
-        "inference/segment.py",
+        "inference/segmentation/segmenter.py",
         (("        return resample(p, shape)", "        return p"),),
         ("tests/test_shipped_segmenters.py::test_half_resolution_models_segment_at_full_size",),
     ),
     Mutation(
         "segmenter-ignores-scale",
         "the network sees the frame at full size whatever the model's scale (4x the work)",
-        "inference/segment.py",
+        "inference/segmentation/segmenter.py",
         (
             (
                 "return resample(image[None], scaled_shape(image.shape, self.scale))[0]",
@@ -162,7 +162,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "no-scale-adaptation",
         "a run segments cells of another size at the trained scale (GOWT1 at 0.75x: SEG 0.47)",
-        "inference/segment.py",
+        "inference/segmentation/segmenter.py",
         (("        adapt_scale(images, segmenter, read)\n", ""),),
         ("tests/test_look.py::test_segment_says_when_it_adapts_the_scale",),
     ),

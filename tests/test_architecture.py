@@ -21,8 +21,20 @@ RULES = [
         ("inference.config",),  # the strict-config helpers: values in, no files, no tracking
         "seg_code works on arrays: it reads no files and knows nothing of tracking",
     ),
-    ("inference/solve.py", ("torch",), (), "the solver takes edge scores, not networks"),
+    ("inference/tracking/solve.py", ("torch",), (), "the solver takes edge scores, not networks"),
     ("inference/io", ("torch",), (), "reading and writing CTC files needs no torch"),
+    (
+        "inference/cli",
+        (
+            "inference.tracking",
+            "inference.segmentation",
+            "inference.cells",
+            "inference.models",
+            "torch",
+        ),
+        (),
+        "the CLI parses options and calls inference.pipeline; it assembles no stages itself",
+    ),
 ]
 
 
@@ -80,3 +92,33 @@ def test_the_scanner_sees_imports_at_any_depth():
         "training.simulator"
     ]
     assert breaches(source, ("torch",), ()) == ["torch.nn"]
+
+
+def shared_names(paths: list[str]) -> dict[str, list[str]]:
+    """File names (other than package markers) that occur more than once in `paths`."""
+    by_name: dict[str, list[str]] = {}
+    for path in paths:
+        name = Path(path).name
+        if name not in ("__init__.py", "__main__.py", "conftest.py"):
+            by_name.setdefault(name, []).append(path)
+    return {name: sorted(found) for name, found in by_name.items() if len(found) > 1}
+
+
+def test_no_two_modules_share_a_name():
+    """A name in a traceback or a review says which file it is (docs/architecture.md)."""
+    paths = [str(p.relative_to(REPO)) for p in REPO.rglob("*.py") if _tracked(p)]
+    assert len(paths) > 50
+    assert shared_names(paths) == {}
+
+
+def test_shared_names_are_found():
+    found = shared_names(["a/graph.py", "b/graph.py", "a/__init__.py", "b/__init__.py", "c.py"])
+    assert found == {"graph.py": ["a/graph.py", "b/graph.py"]}
+
+
+def _tracked(path: Path) -> bool:
+    """Part of the repository's code (not a venv, cache or build folder)."""
+    parts = path.relative_to(REPO).parts
+    return not any(
+        part.startswith(".") or part in ("build", "dist", "out", "runs") for part in parts
+    )

@@ -14,8 +14,8 @@ from ctc_metrics.utils.representations import match as ctc_match
 
 from inference.cli import main
 from inference.errors import CTCError
-from inference.evaluate import DEFAULT_METRICS, evaluate, match_labels, normalize_metrics
 from inference.io import Track, write_mask, write_result, write_tracks
+from inference.measures import DEFAULT_METRICS, evaluate, match_labels, normalize_metrics
 
 SHAPE = (24, 40)
 #: Two generations, so that every measure is defined (CCA needs a full cell cycle):

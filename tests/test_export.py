@@ -12,12 +12,12 @@ from click.testing import CliRunner
 from geff.core_io import read_to_memory, write_arrays
 
 from inference.cli import main
+from inference.ctc_rules import validate_result
 from inference.errors import CTCError
-from inference.evaluate import evaluate
 from inference.export import napari_tracks, validate_geff
 from inference.export.geff import graph_tracks
 from inference.io import Track, frame_name, open_masks, read_tracks, write_mask, write_tracks
-from inference.validate import validate_result
+from inference.measures import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "Sim-N2DH"

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from skimage.measure import regionprops_table
 
-from inference.crops import cell_crops, crop_geometry, intensity_range
+from inference.cells.crops import cell_crops, crop_geometry, intensity_range
+from inference.cells.features import compact_labels, feature_columns, frame_features
+from inference.cells.moments import cell_moments
 from inference.errors import CTCError
-from inference.features import compact_labels, feature_columns, frame_features
-from inference.moments import cell_moments
 
 
 def _blobs(shape: tuple[int, ...], labels: list[int], seed: int = 0) -> np.ndarray:

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from inference.embedding import Embedder, ResNet, inference_copy
-from inference.features import feature_columns
-from inference.gnn import EdgeMPNN, PDNConv
-from inference.graph import (
+from inference.cells.features import feature_columns
+from inference.models.embedding import Embedder, ResNet, inference_copy
+from inference.models.folder import save_model_folder
+from inference.models.gnn import EdgeMPNN, PDNConv
+from inference.tracking.graph import (
     EDGE_FEATURES,
     NODE_FEATURES,
     FrameNodes,
@@ -18,7 +19,6 @@ from inference.graph import (
     build_window,
     candidate_pairs,
 )
-from inference.model_folder import save_model_folder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -24,7 +24,7 @@ import tifffile
 from click.testing import CliRunner, Result
 
 from inference.cli import main
-from inference.tracker import Tracker
+from inference.models.tracker import Tracker
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data/sample/Sim-N2DH"
@@ -213,7 +213,7 @@ def test_a_tracker_config_without_a_window_uses_the_one_default(work):
     "folder", sorted(p.name for p in (REPO / "parameters").iterdir() if p.is_dir())
 )
 def test_every_shipped_model_folder_still_loads(folder):
-    from inference.segment import Segmenter
+    from inference.segmentation.segmenter import Segmenter
 
     assert Tracker.from_folder(REPO / "parameters" / folder).embedder is not None
     assert Segmenter.from_folder(REPO / "parameters" / folder / "seg").tile

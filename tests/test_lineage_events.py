@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from scenario import FRAMES, GAP_FRAME, Scenario, make_scenario
 
 from inference.cli import main
-from inference.evaluate import evaluate
+from inference.ctc_rules import validate_result
 from inference.io import Track, read_tiff, read_tracks
-from inference.validate import validate_result
+from inference.measures import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM = ROOT / "parameters" / "Fluo-N2DH-SIM+"  # trained on the real SIM+ sequence

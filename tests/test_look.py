@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from inference.cli import main as cli
 from inference.io import open_images, open_masks, write_tiff
-from inference.segment import Segmenter
+from inference.segmentation.segmenter import Segmenter
 from seg_code.look import Look, estimate_look, pixel_noise
 from training.segmentation.looks import compress_signal, rescale, rescale_labels, standard_shifts
 
@@ -254,7 +254,7 @@ def test_train_seg_with_looks_records_them_and_validates_on_shifted_frames(tmp_p
 def test_scale_adapts_to_smaller_cells_and_stays_on_the_models_own(one_torch_thread):
     from dataclasses import replace
 
-    from inference.segment import adapt_scale_to, median_diameter
+    from inference.segmentation.segmenter import adapt_scale_to, median_diameter
 
     segmenter = Segmenter.from_folder(SIM_MODEL)
     assert segmenter.cell_diameter and segmenter.scale == 1.0

@@ -9,9 +9,9 @@ import pytest
 import tifffile
 from ctc_metrics.utils.representations import match as ctc_match
 
-from inference.evaluate import evaluate, match_labels
+from inference.ctc_rules import count_divisions, is_valid, validate_result
 from inference.io import list_frames, open_images, open_masks, read_tracks, write_result
-from inference.validate import count_divisions, is_valid, validate_result
+from inference.measures import evaluate, match_labels
 
 CTC = Path(__file__).resolve().parents[1].parent / "shared" / "ctc"
 if not CTC.is_dir():

@@ -19,7 +19,6 @@ from click.testing import CliRunner
 from PIL import Image
 
 from inference.cli import main
-from inference.evaluate import evaluate
 from inference.io import (
     Track,
     frame_name,
@@ -30,9 +29,16 @@ from inference.io import (
     write_tiff,
     write_tracks,
 )
-from inference.movie import MovieOptions, outline, render_frames, track_colour, write_movie
+from inference.measures import evaluate
 from inference.report import analyse_errors, layout_forest, plot_forest, summarize
-from inference.report.lineage import forest_rows
+from inference.report.forest import forest_rows
+from inference.report.overlay_movie import (
+    MovieOptions,
+    outline,
+    render_frames,
+    track_colour,
+    write_movie,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CTC = ROOT.parent / "shared" / "ctc"

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from inference.io import read_tiff, read_tracks, write_mask, write_tracks
-from inference.model_folder import save_model_folder
-from inference.segment import MODEL_KIND as SEG_KIND
+from inference.models.folder import save_model_folder
+from inference.segmentation.segmenter import MODEL_KIND as SEG_KIND
 from seg_code.postprocess import PostprocessParams
 from seg_code.unet import UNet
 

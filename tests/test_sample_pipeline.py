@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from inference.cli import main
-from inference.evaluate import evaluate
+from inference.ctc_rules import validate_result
 from inference.io import read_tracks
-from inference.validate import validate_result
+from inference.measures import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "Sim-N2DH"

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from inference.errors import CTCError
-from inference.model_folder import load_model_folder, save_model_folder
-from inference.segment import MODEL_KIND, Segmenter
+from inference.models.folder import load_model_folder, save_model_folder
+from inference.segmentation.segmenter import MODEL_KIND, Segmenter
 from seg_code.normalize import percentile_normalize
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from seg_code.predict import _tile_starts, predict_probabilities, resolve_precision

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from seg_code.postprocess import PostprocessParams
-from training.segmentation.data import SegSample
+from training.segmentation.fit_segmenter import _score, tune_postprocess
 from training.segmentation.metrics import marker_counts
-from training.segmentation.train import _score, tune_postprocess
+from training.segmentation.samples import SegSample
 
 
 def _disc(shape, centre, radius) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Segmentation end to end: train a small model with the real command, segment, score.
 
 The stages chain as a user runs them: `gnntrack simulate` data -> `gnntrack train-seg` ->
-`gnntrack segment` -> CTC SEG/DET from py-ctcmetrics (via `inference.evaluate`).
+`gnntrack segment` -> CTC SEG/DET from py-ctcmetrics (via `inference.measures`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import torch
 from click.testing import CliRunner
 
 from inference.cli import main
-from inference.evaluate import evaluate
 from inference.io import Track, open_masks, write_tracks
-from inference.segment import Segmenter
+from inference.measures import evaluate
+from inference.segmentation.segmenter import Segmenter
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from training.simulator import get_preset, simulate
 
@@ -181,8 +181,8 @@ def test_threshold_search_finds_the_split_of_a_faint_pair():
     (GOWT1's held-out pair: peaks ~0.6, saddle ~0.55) are one cell with the default
     thresholds; the search must find the seed split that separates them, and keep a lone
     cell whole."""
-    from training.segmentation.data import SegSample
-    from training.segmentation.train import tune_postprocess
+    from training.segmentation.fit_segmenter import tune_postprocess
+    from training.segmentation.samples import SegSample
 
     yy, xx = np.mgrid[:60, :110]
     labels = np.zeros((60, 110), np.int32)

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from inference.cli import main
-from inference.evaluate import match_labels
 from inference.io import open_images, open_masks
-from inference.segment import Segmenter
+from inference.measures import match_labels
+from inference.segmentation.segmenter import Segmenter
 from training.simulator import get_preset, simulate
 
 ROOT = Path(__file__).resolve().parents[1]

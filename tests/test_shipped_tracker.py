@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from inference.evaluate import evaluate
 from inference.io import open_images, open_masks
-from inference.track import track_sequence
-from inference.tracker import Tracker
+from inference.measures import evaluate
+from inference.models.tracker import Tracker
+from inference.pipeline import track_masks
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "ctc" / "Fluo-N2DH-SIM+"
@@ -31,7 +31,7 @@ def test_held_out_frames_meet_the_targets(tmp_path):
     data = cut_sequence(DATASET, "01", 52, 65, tmp_path / "data")
     tracker = Tracker.from_folder(PARAMS)
     images, masks = open_images(data / "01"), open_masks(data / "01_GT" / "TRA")
-    track_sequence(images, masks, tracker, tmp_path / "res")
+    track_masks(images, masks, tracker, tmp_path / "res")
     scores = evaluate(tmp_path / "res", data / "01_GT", ["TRA", "BC(0)", "CT"])
     assert scores["TRA"] >= 0.999
     assert scores["BC(0)"] >= 0.97

@@ -117,7 +117,7 @@ def test_2d_cells_touch_and_move(busy_2d: Path) -> None:
 
 
 def test_result_passes_the_ctc_validator(busy_2d: Path, tmp_path: Path) -> None:
-    from inference.validate import is_valid, validate_result
+    from inference.ctc_rules import is_valid, validate_result
 
     res = tmp_path / "01_RES"
     res.mkdir()

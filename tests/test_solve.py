@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
+from inference.ctc_rules import is_valid, validate_result
 from inference.io import write_result
-from inference.lineage import LineageBuilder, relabel
-from inference.solve import Links, SolverParams, _match, solve_pair
-from inference.validate import is_valid, validate_result
+from inference.tracking.lineage import LineageBuilder, relabel
+from inference.tracking.solve import Links, SolverParams, _match, solve_pair
 
 NONE = np.zeros(0, np.int64)
 

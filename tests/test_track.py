@@ -19,20 +19,20 @@ import torch
 from click.testing import CliRunner
 
 from inference.cli import main
-from inference.embedding import Embedder, ResNet
+from inference.ctc_rules import is_valid, validate_result
 from inference.errors import CTCError
-from inference.evaluate import evaluate
-from inference.gnn import EdgeMPNN
-from inference.graph import EDGE_FEATURES, NODE_FEATURES, GraphSpec
 from inference.io import open_images, open_masks, read_tiff, read_tracks, write_mask
-from inference.lineage import LineageBuilder
-from inference.model_folder import save_model_folder
-from inference.solve import SolverParams
-from inference.track import track_stream
-from inference.tracker import Tracker
-from inference.validate import is_valid, validate_result
+from inference.measures import evaluate
+from inference.models.embedding import Embedder, ResNet
+from inference.models.folder import save_model_folder
+from inference.models.gnn import EdgeMPNN
+from inference.models.tracker import Tracker
+from inference.tracking.graph import EDGE_FEATURES, NODE_FEATURES, GraphSpec
+from inference.tracking.lineage import LineageBuilder
+from inference.tracking.solve import SolverParams
+from inference.tracking.stream import track_stream
 from training.simulator import get_preset, simulate
-from training.tracker.train import TrackerTrainConfig, train_tracker
+from training.tracker.fit_tracker import TrackerTrainConfig, train_tracker
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SHIPPED_SEG = Path(__file__).resolve().parents[1] / "parameters/Fluo-N2DH-SIM+/seg"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from inference.features import compact_labels, frame_features
-from inference.graph import FrameNodes, GraphSpec
+from inference.cells.features import compact_labels, frame_features
 from inference.io import Track
+from inference.tracking.graph import FrameNodes, GraphSpec
 from training.tracked import Lineage
-from training.tracker.data import TrackedNodes, labelled_window
-from training.tracker.tune import lineage_scores
+from training.tracker.tune_costs import lineage_scores
+from training.tracker.window_graphs import TrackedNodes, labelled_window
 
 
 def _frame(t: int, ids: list[int], shift: int) -> TrackedNodes:

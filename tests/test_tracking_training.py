@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from inference.cli import main
-from inference.evaluate import evaluate
-from inference.validate import is_valid, validate_result
+from inference.ctc_rules import is_valid, validate_result
+from inference.measures import evaluate
 from training.simulator import get_preset, simulate
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]

@@ -10,9 +10,9 @@ import tifffile
 from click.testing import CliRunner
 
 from inference.cli import main
+from inference.ctc_rules import RULES, Violation, count_divisions, is_valid, ranges, validate_result
 from inference.errors import CTCError
 from inference.io import Track
-from inference.validate import RULES, Violation, count_divisions, is_valid, ranges, validate_result
 
 #: A valid lineage: 1 (frames 0-1) divides into 2 and 3 (frames 2-3); 4 lives 0-3.
 LINES = "1 0 1 0\n2 2 3 1\n3 2 3 1\n4 0 3 0\n"

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from inference.io import atomic_output_dir, frame_name, open_masks, write_mask
-from training.segmentation.data import typical_radius
+from training.segmentation.samples import typical_radius
 
 
 @dataclass(frozen=True)

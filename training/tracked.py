@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from inference.cells.features import CompactLabels, compact_labels, frame_features
 from inference.errors import CTCError
-from inference.features import CompactLabels, compact_labels, frame_features
 from inference.io import Track, list_frames, open_images, open_masks, read_tiff, read_tracks
 
 

@@ -7,8 +7,8 @@ import json
 import click
 
 from inference.cli.options import existing_dir
-from inference.evaluate import evaluate as evaluate_result
-from inference.evaluate import normalize_metrics
+from inference.measures import evaluate as evaluate_result
+from inference.measures import normalize_metrics
 
 
 @click.command()

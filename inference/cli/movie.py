@@ -10,7 +10,7 @@ from inference.cli.options import existing_dir, movie_options
 from inference.io import open_images, open_masks, read_tracks
 from inference.io.atomic import refuse_to_overwrite
 from inference.io.result import RES_TRACK_FILE
-from inference.movie import MovieOptions, write_movie
+from inference.report.overlay_movie import MovieOptions, write_movie
 
 
 @click.command()

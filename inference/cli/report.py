@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from inference.cli.options import existing_dir, movie_options, overwrite_option
-from inference.movie import MovieOptions
 from inference.report import write_report
-from inference.report.errors import PLURALS
+from inference.report.overlay_movie import MovieOptions
+from inference.report.tracking_errors import PLURALS
 
 
 @click.command()

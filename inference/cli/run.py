@@ -8,10 +8,7 @@ import click
 
 from inference.cli.guard import reads, writes
 from inference.cli.options import edges_option, existing_dir, overwrite_option
-from inference.edges import track_with_edges
-from inference.io import open_images
-from inference.segment import Segmenter, iter_segmentation
-from inference.tracker import Tracker
+from inference.pipeline import run_sequence
 
 
 @reads(
@@ -54,14 +51,11 @@ def run(
     Frames are segmented one at a time and handed straight to the tracker; nothing but the
     result is written.
     """
-    params = Path(params_dir)
-    segmenter = Segmenter.from_folder(params / "seg")
-    tracker = Tracker.from_folder(params)
-    images = open_images(Path(dataset_dir) / seq)
     out = _out({"dataset_dir": dataset_dir, "seq": seq, "out_dir": out_dir})
-    masks = iter_segmentation(images, segmenter)
-    tracks = track_with_edges(images, masks, tracker, out, edges_csv, overwrite=overwrite)
-    click.echo(f"wrote {len(images)} frames and {len(tracks)} tracks to {out}")
+    written = run_sequence(
+        Path(dataset_dir) / seq, params_dir, out, edges_csv=edges_csv, overwrite=overwrite
+    )
+    click.echo(f"wrote {written.frames} frames and {len(written.tracks)} tracks to {out}")
 
 
 def _out(params: dict) -> str:

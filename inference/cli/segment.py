@@ -7,8 +7,7 @@ from dataclasses import fields
 import click
 
 from inference.cli.options import existing_dir, overwrite_option
-from inference.io import open_images
-from inference.segment import Segmenter, segment_sequence
+from inference.pipeline import load_segmenter, segment_images
 from seg_code.postprocess import PostprocessParams
 
 
@@ -64,11 +63,8 @@ def segment(
     Masks are uint16 label images of the input's shape, 0 = background.
     """
     overrides = {k: v for k, v in thresholds.items() if v is not None}
-    segmenter = Segmenter.from_folder(model_dir, overrides)
-    if precision is not None:
-        segmenter.precision = precision
-    if flip_average is not None:
-        segmenter.flip_average = flip_average
-    images = open_images(seq_dir)
-    out = segment_sequence(images, segmenter, out_dir, overwrite=overwrite)
-    click.echo(f"wrote {len(images)} masks to {out}")
+    segmenter = load_segmenter(
+        model_dir, thresholds=overrides, precision=precision, flip_average=flip_average
+    )
+    written = segment_images(seq_dir, segmenter, out_dir, overwrite=overwrite)
+    click.echo(f"wrote {written.frames} masks to {written.out}")

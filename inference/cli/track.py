@@ -5,10 +5,7 @@ from __future__ import annotations
 import click
 
 from inference.cli.options import edges_option, existing_dir, overwrite_option, result_out_option
-from inference.edges import track_with_edges
-from inference.io import open_images, open_masks
-from inference.tracker import Tracker
-from inference.validate import count_divisions
+from inference.pipeline import track_masks
 
 
 @click.command("track")
@@ -50,13 +47,16 @@ def track(
     Writes OUT/mask000.tif ... (cells relabelled by track) and OUT/res_track.txt, the
     lineage with divisions, as the Cell Tracking Challenge expects.
     """
-    tracker = Tracker.from_folder(model_dir)
-    images = open_images(seq_dir)
-    masks = open_masks(mask_dir)
-    tracks = track_with_edges(
-        images, masks, tracker, out_dir, edges_csv, overwrite=overwrite, features_csv=features_csv
+    written = track_masks(
+        seq_dir,
+        mask_dir,
+        model_dir,
+        out_dir,
+        edges_csv=edges_csv,
+        features_csv=features_csv,
+        overwrite=overwrite,
     )
-    divisions = count_divisions(tracks)
     click.echo(
-        f"wrote {len(images)} frames, {len(tracks)} tracks, {divisions} divisions to {out_dir}"
+        f"wrote {written.frames} frames, {len(written.tracks)} tracks, "
+        f"{written.divisions} divisions to {out_dir}"
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from inference.cli.options import existing_dir
+from inference.ctc_rules import count_divisions, is_valid, validate_result
 from inference.io import list_frames, read_tracks
 from inference.io.result import RES_TRACK_FILE
-from inference.validate import count_divisions, is_valid, validate_result
 
 
 @click.command()

@@ -25,9 +25,9 @@ import pandas as pd
 
 from inference import __version__
 from inference.errors import CTCError
-from inference.export.graph import CellGraph, chain_ids, result_graph
+from inference.export.cell_graph import CellGraph, chain_ids, result_graph
 from inference.io import Track, atomic_output_dir, open_masks, write_result
-from inference.io.edges import read_edges
+from inference.io.edge_file import read_edges
 from inference.progress import progress
 
 _NODE_PROPS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from inference.export.graph import result_graph
+from inference.export.cell_graph import result_graph
 from inference.io.atomic import atomic_file, refuse_to_overwrite
 
 

@@ -39,7 +39,7 @@ def write_result(
     filled while the masks stream (e.g. by `LabelSpans`). Too few or too many frames is a
     CTCError and leaves no folder behind; an existing `out_dir` is replaced only with
     `overwrite`. Returns the folder. The result is not checked against the CTC rules here:
-    that is `inference.validate.validate_result`.
+    that is `inference.ctc_rules.validate_result`.
 
     Masks are compressed and written in a second thread, a few frames behind the producer
     (each is copied first, so the producer may reuse its arrays): LZW compression of a

@@ -2,9 +2,9 @@
 CTC measures and every tracking error against ground truth, located in frame and space."""
 
 from inference.report.build import Report, write_report
-from inference.report.errors import ErrorAnalysis, TrackingError, analyse_errors
-from inference.report.lineage import ForestNode, Mark, layout_forest, plot_forest
+from inference.report.forest import ForestNode, Mark, layout_forest, plot_forest
 from inference.report.summary import Summary, summarize
+from inference.report.tracking_errors import ErrorAnalysis, TrackingError, analyse_errors
 
 __all__ = [
     "ErrorAnalysis",

@@ -13,18 +13,24 @@ import numpy as np
 import pandas as pd
 
 from inference import __version__
+from inference.cells.positions import frame_positions, position_columns
+from inference.ctc_rules import is_valid, validate_result
 from inference.errors import CTCError
-from inference.evaluate import evaluate
 from inference.io import atomic_output_dir, list_frames, open_images, open_masks, read_tracks
-from inference.io.edges import read_edges
+from inference.io.edge_file import read_edges
 from inference.io.result import RES_TRACK_FILE
-from inference.movie import MovieOptions, write_movie
-from inference.positions import frame_positions, position_columns
+from inference.measures import evaluate
 from inference.report import html
-from inference.report.errors import KINDS, PLURALS, ErrorAnalysis, TrackingError, analyse_errors
-from inference.report.lineage import Mark, layout_forest, plot_forest
+from inference.report.forest import Mark, layout_forest, plot_forest
+from inference.report.overlay_movie import MovieOptions, write_movie
 from inference.report.summary import Summary, plot_summary, summarize
-from inference.validate import is_valid, validate_result
+from inference.report.tracking_errors import (
+    KINDS,
+    PLURALS,
+    ErrorAnalysis,
+    TrackingError,
+    analyse_errors,
+)
 
 #: The CTC measures shown (all are computed; `gnntrack evaluate` prints every one).
 SHOWN_MEASURES = ("TRA", "DET", "SEG", "LNK", "BC(0)", "BC(1)", "CT", "TF", "CCA", "BIO(0)")
@@ -186,7 +192,7 @@ def _error_lists(a: ErrorAnalysis, images, res_dir: Path, tmp: Path) -> str:
         kind: [(i, e) for i, e in enumerate(a.errors) if e.kind == kind] for kind in KINDS
     }
     if images is not None:
-        from inference.report.crops import error_crops
+        from inference.report.error_pictures import error_crops
 
         chosen = [i for kind in KINDS for i, _ in listed[kind][:ERROR_PICTURES]]
         found = error_crops(images, open_masks(res_dir, "mask"), [a.errors[i] for i in chosen], tmp)

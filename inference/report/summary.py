@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.ctc_rules import count_divisions
 from inference.io import Track
-from inference.validate import count_divisions
 
 
 @dataclass(frozen=True)

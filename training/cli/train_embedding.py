@@ -6,7 +6,7 @@ import click
 
 from inference.cli.options import overwrite_option
 from training.cli.tracking_options import data_options, frame_span
-from training.embedding.train import EmbeddingTrainConfig, train_embedding
+from training.embedding.fit_embedding import EmbeddingTrainConfig, train_embedding
 
 
 @click.command("train-embedding")

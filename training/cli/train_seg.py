@@ -10,11 +10,11 @@ import click
 from inference.cli.options import overwrite_option
 from inference.errors import CTCError
 from inference.io.atomic import refuse_to_overwrite
-from inference.model_folder import load_model_folder
-from inference.segment import MODEL_KIND
+from inference.models.folder import load_model_folder
+from inference.segmentation.segmenter import MODEL_KIND
 from training.cli.tracking_options import frame_span
-from training.segmentation.data import load_samples
-from training.segmentation.train import SegTrainConfig, train_segmentation
+from training.segmentation.fit_segmenter import SegTrainConfig, train_segmentation
+from training.segmentation.samples import load_samples
 
 
 def _frame_range(text: str | None) -> range | None:
@@ -235,7 +235,7 @@ def tune_seg(model: Path, dataset: Path, seq: str, frames: str) -> None:
 
     Rewrites MODEL/config.json (the weights stay); use frames the model did not train on.
     """
-    from training.segmentation.tune import tune_model_thresholds
+    from training.segmentation.tune_thresholds import tune_model_thresholds
 
     config = json.loads((model / "config.json").read_text())
     samples = load_samples(

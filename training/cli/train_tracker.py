@@ -6,7 +6,7 @@ import click
 
 from inference.cli.options import overwrite_option
 from training.cli.tracking_options import data_options, frame_span
-from training.tracker.train import TrackerTrainConfig, train_tracker
+from training.tracker.fit_tracker import TrackerTrainConfig, train_tracker
 
 
 @click.command("train-tracker")

@@ -6,8 +6,8 @@ CTC datasets (`PRESETS`, `get_preset`); `statistics` measures real and simulated
 alike so the two can be compared.
 """
 
-from training.simulator.lineage import Lineage
 from training.simulator.presets import DEFAULT_PRESET, PRESETS, Preset, get_preset
+from training.simulator.visible_tracks import Lineage
 from training.simulator.writer import SimulatedFrame, SimulationSummary, generate, simulate
 
 __all__ = [

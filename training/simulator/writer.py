@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from inference.io import Track, atomic_output_dir, frame_name, write_mask, write_tiff, write_tracks
-from training.simulator.lineage import Lineage
 from training.simulator.population import Population
 from training.simulator.presets import Preset
 from training.simulator.raster import rasterise
 from training.simulator.render import Optics
+from training.simulator.visible_tracks import Lineage
 
 
 @dataclass

@@ -30,10 +30,10 @@ from ctc_metrics.scripts.evaluate import calculate_metrics
 from ctc_metrics.utils.filesystem import parse_masks
 from ctc_metrics.utils.representations import match as ctc_match
 
+from inference.ctc_rules import validate_result
 from inference.errors import CTCError
 from inference.io import list_frames, read_tiff, read_tracks
 from inference.io.result import RES_TRACK_FILE
-from inference.validate import validate_result
 
 #: The CTC measures, in py-ctcmetrics' spelling; BC, BIO and OP_CLB for i = 0..3.
 DEFAULT_METRICS: tuple[str, ...] = (

@@ -22,12 +22,12 @@ import pandas as pd
 import torch
 
 from inference.errors import CTCError
-from inference.graph import FrameNodes
 from inference.io import FrameSequence, MaskSequence, Track, write_result
-from inference.lineage import LineageBuilder, relabel
+from inference.models.tracker import Tracker
 from inference.progress import progress
-from inference.solve import Links, solve_pair
-from inference.tracker import Tracker
+from inference.tracking.graph import FrameNodes
+from inference.tracking.lineage import LineageBuilder, relabel
+from inference.tracking.solve import Links, solve_pair
 
 T = TypeVar("T")
 
@@ -233,7 +233,7 @@ def track_sequence(
     The result folder (`mask###.tif`, `res_track.txt`) appears only when complete. With
     `features_csv`, the cell feature table (one row per cell and frame, plus its `track`
     label) is written there as well, frame by frame. `observe` and `on_scores` are hooks of
-    `track_stream` (e.g. `inference.edges.EdgeRecorder`). Returns the tracks written.
+    `track_stream` (e.g. `inference.tracking.scores.EdgeRecorder`). Returns the tracks written.
 
     Masks read from a folder are linked with one torch thread (unless OMP_NUM_THREADS says
     otherwise): the network passes are too small for intra-op threads to pay, and those

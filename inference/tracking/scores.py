@@ -4,21 +4,19 @@
 of every window the GNN scores and the label the result gave each graph row, and after the
 run the edges are written with those labels. `probability` is the sigmoid of the mean logit
 over the windows that scored the edge, the number the solver used. The file format is
-`inference.io.edges`.
+`inference.io.edge_file`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from inference.io import FrameSequence, MaskSequence, Track
-from inference.io.edges import EDGE_COLUMNS, check_edges_path, write_edges
-from inference.track import EdgeScores, track_sequence
-from inference.tracker import Tracker
+from inference.io import Track
+from inference.io.edge_file import EDGE_COLUMNS
+from inference.tracking.stream import EdgeScores
 
 
 class EdgeRecorder:
@@ -89,37 +87,3 @@ def _is_link(a: int, b: int, t_a: int, t_b: int, tracks: dict[int, Track]) -> bo
         and child.begin == t_b
         and parent.end == t_a
     )
-
-
-def track_with_edges(
-    images: FrameSequence,
-    masks: MaskSequence | Iterable[np.ndarray],
-    tracker: Tracker,
-    out_dir: str | Path,
-    edges_csv: str | Path | None,
-    *,
-    overwrite: bool = False,
-    features_csv: str | Path | None = None,
-) -> list[Track]:
-    """`track_sequence`, plus the edge file `edges_csv` (written after the result folder).
-
-    Without `edges_csv` it is exactly `track_sequence`.
-    """
-    if edges_csv is None:
-        return track_sequence(
-            images, masks, tracker, out_dir, overwrite=overwrite, features_csv=features_csv
-        )
-    check_edges_path(edges_csv, out_dir, overwrite)
-    recorder = EdgeRecorder()
-    tracks = track_sequence(
-        images,
-        masks,
-        tracker,
-        out_dir,
-        overwrite=overwrite,
-        features_csv=features_csv,
-        observe=recorder.observe,
-        on_scores=recorder.scored,
-    )
-    write_edges(edges_csv, edge_table(recorder.scores, recorder.row_labels, tracks))
-    return tracks

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from inference.embedding import Embedder
-from inference.graph import (
+from inference.models.embedding import Embedder
+from inference.tracking.graph import (
     FrameNodes,
     GraphSpec,
     WindowGraph,

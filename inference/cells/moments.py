@@ -1,4 +1,4 @@
-"""Per-cell pixel statistics in one pass over a frame (numba), for `inference.features`.
+"""Per-cell pixel statistics in one pass over a frame (numba), for `inference.cells.features`.
 
 Area, coordinate sums and second moments, bounding box and intensity sum, square sum, min and
 max of every label of a compact index image; 2D frames have a loop of their own that skips

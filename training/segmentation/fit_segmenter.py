@@ -17,17 +17,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from inference.model_folder import save_model_folder
+from inference.models.folder import save_model_folder
 from inference.progress import progress as show_progress
-from inference.segment import MODEL_KIND, median_diameter
+from inference.segmentation.segmenter import MODEL_KIND, median_diameter
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from seg_code.predict import predict_probabilities
 from seg_code.resize import resample, scaled_shape
 from seg_code.targets import centre_map, class_map
 from seg_code.unet import UNet
 from training.segmentation.augment import AugmentConfig, augment
-from training.segmentation.data import SegSample, with_look_shifts
 from training.segmentation.metrics import marker_counts, match_counts
+from training.segmentation.samples import SegSample, with_look_shifts
 
 
 @dataclass
@@ -286,7 +286,7 @@ def train_segmentation(
             "margin": list(cfg.margin),
             "batch_size": 1,
             "scale": cfg.scale,
-            # what a run compares another sequence's cells with (inference.segment.adapt_scale)
+            # what a run compares another sequence's cells with (segmenter.adapt_scale)
             **({"cell_diameter": round(d, 1)} if (d := median_diameter(own_masks)) else {}),
         },
         "training": {

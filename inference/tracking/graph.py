@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from scipy.spatial import cKDTree
 
+from inference.cells.features import AXES
 from inference.config import (
     ConfigValueError,
     choice,
@@ -29,7 +30,6 @@ from inference.config import (
     setting,
     value_error,
 )
-from inference.features import AXES
 
 #: Node features per dimension count (computed by `node_matrix`).
 NODE_FEATURES = {

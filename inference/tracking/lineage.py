@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from inference.cells.features import apply_lut
 from inference.errors import CTCError
-from inference.features import apply_lut
 from inference.io import Track
-from inference.solve import PairSolution
+from inference.tracking.solve import PairSolution
 
 #: Largest label a CTC result (uint16 masks) can hold.
 MAX_LABEL = 65535

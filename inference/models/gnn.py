@@ -112,7 +112,7 @@ class PDNConv(nn.Module):
 
 
 class EdgeMPNN(nn.Module):
-    """Edge classifier over a tracking graph (`inference.graph.WindowGraph`)."""
+    """Edge classifier over a tracking graph (`inference.tracking.graph.WindowGraph`)."""
 
     def __init__(
         self,

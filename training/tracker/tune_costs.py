@@ -12,11 +12,11 @@ import itertools
 
 import numpy as np
 
-from inference.solve import SolverParams, solve_pair
-from inference.track import EdgeScores
-from inference.tracker import Tracker
+from inference.models.tracker import Tracker
+from inference.tracking.solve import SolverParams, solve_pair
+from inference.tracking.stream import EdgeScores
 from training.tracked import Lineage
-from training.tracker.data import TrackedNodes, true_links, window_starts
+from training.tracker.window_graphs import TrackedNodes, true_links, window_starts
 
 DIVISION_COSTS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 GAP_COSTS = (0.5, 1.0, 2.0, 4.0, 8.0)

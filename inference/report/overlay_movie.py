@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from inference.cells.positions import frame_positions
 from inference.errors import CTCError
 from inference.io import FrameSequence, MaskSequence, Track
 from inference.io.atomic import atomic_file
-from inference.positions import frame_positions
 from inference.progress import progress
 
 #: Distinct track colours (RGB): 40 hues at three brightness levels, hues interleaved so

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from inference.cells.positions import frame_positions
 from inference.io import FrameSequence, MaskSequence
-from inference.movie import (
+from inference.progress import progress
+from inference.report.overlay_movie import (
     MovieOptions,
     draw_overlay,
     intensity_range,
@@ -19,9 +21,7 @@ from inference.movie import (
     project,
     to_uint8,
 )
-from inference.positions import frame_positions
-from inference.progress import progress
-from inference.report.errors import TrackingError
+from inference.report.tracking_errors import TrackingError
 
 
 def error_crops(

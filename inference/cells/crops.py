@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from inference.features import AXES, CompactLabels
+from inference.cells.features import AXES, CompactLabels
 
 
 def intensity_range(image: np.ndarray, compact: CompactLabels) -> tuple[float, float]:

@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from inference.model_folder import CONFIG_NAME
-from inference.segment import Segmenter
+from inference.models.folder import CONFIG_NAME
+from inference.segmentation.segmenter import Segmenter
 from seg_code.resize import resample, scaled_shape
-from training.segmentation.data import SegSample
-from training.segmentation.train import tune_postprocess
+from training.segmentation.fit_segmenter import tune_postprocess
+from training.segmentation.samples import SegSample
 
 
 def tune_model_thresholds(model_dir: str | Path, samples: list[SegSample]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from inference.cells.crops import cell_crops
+from inference.cells.features import CompactLabels
 from inference.config import (
     ConfigValueError,
     choice,
@@ -29,9 +31,7 @@ from inference.config import (
     section,
     setting,
 )
-from inference.crops import cell_crops
-from inference.features import CompactLabels
-from inference.model_folder import CONFIG_NAME, load_model_folder, load_state_checked
+from inference.models.folder import CONFIG_NAME, load_model_folder, load_state_checked
 
 MODEL_KIND = "embedding"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from inference.crops import cell_crops
+from inference.cells.crops import cell_crops
 from training.tracked import TrackedFrame
 
 

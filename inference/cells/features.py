@@ -1,6 +1,6 @@
 """Per-cell region properties of label masks: one table row per cell and frame.
 
-Everything comes from one compiled pass over the pixels (`inference.moments`: area, centroid,
+Everything comes from one compiled pass over the pixels (`inference.cells.moments`: area, centroid,
 second moments, bounding box, intensity statistics), so a 512x512 frame with 100 cells costs
 a few milliseconds, 2D or 3D.
 Labels may skip numbers; any non-negative integer type is accepted.
@@ -15,8 +15,8 @@ import numba
 import numpy as np
 import pandas as pd
 
+from inference.cells.moments import cell_moments
 from inference.errors import CTCError
-from inference.moments import cell_moments
 
 #: Axis names of 2D (YX) and 3D (ZYX) frames, used in column names.
 AXES = {2: ("y", "x"), 3: ("z", "y", "x")}

@@ -18,9 +18,9 @@ import numpy as np
 from inference.config import load_model_config
 from inference.errors import CTCError
 from inference.io import FrameSequence, atomic_output_dir, frame_name, write_mask
-from inference.model_folder import CONFIG_NAME, load_model_folder, load_state_checked
+from inference.models.folder import CONFIG_NAME, load_model_folder, load_state_checked
 from inference.progress import progress
-from inference.segment_config import InferenceParams, SegmentationConfig
+from inference.segmentation.segmenter_config import InferenceParams, SegmentationConfig
 from seg_code.look import Look, estimate_look
 from seg_code.normalize import percentile_normalize
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities

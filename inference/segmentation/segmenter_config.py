@@ -2,7 +2,7 @@
 
 `architecture` (the U-Net), `context_frames`, `normalization`, `postprocess`
 (`seg_code.postprocess.PostprocessParams`) and `inference` (tiling, resolution, arithmetic).
-Each default lives here once; `inference.segment.Segmenter` takes its own from these.
+Each default lives here once; `inference.segmentation.segmenter.Segmenter` takes its own from these.
 """
 
 from __future__ import annotations

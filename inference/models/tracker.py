@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inference.cells.features import CompactLabels, compact_labels, frame_features
 from inference.config import (
     ConfigValueError,
     integer,
@@ -24,18 +25,17 @@ from inference.config import (
     setting,
     text,
 )
-from inference.embedding import Embedder
 from inference.errors import CTCError
-from inference.features import CompactLabels, compact_labels, frame_features
-from inference.gnn import EdgeMPNN
-from inference.graph import FrameNodes, GraphSpec, build_window
-from inference.model_folder import (
+from inference.models.embedding import Embedder
+from inference.models.folder import (
     CONFIG_NAME,
     load_model_folder,
     load_state_checked,
     read_model_config,
 )
-from inference.solve import SolverParams
+from inference.models.gnn import EdgeMPNN
+from inference.tracking.graph import FrameNodes, GraphSpec, build_window
+from inference.tracking.solve import SolverParams
 
 MODEL_KIND = "tracker"
 

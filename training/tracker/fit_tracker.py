@@ -22,18 +22,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inference.embedding import Embedder
 from inference.errors import CTCError
-from inference.gnn import EdgeMPNN
-from inference.graph import EDGE_FEATURES, NODE_FEATURES, GraphSpec
-from inference.model_folder import save_model_folder
+from inference.models.embedding import Embedder
+from inference.models.folder import save_model_folder
+from inference.models.gnn import EdgeMPNN
+from inference.models.tracker import MODEL_KIND, Tracker
 from inference.progress import progress
-from inference.solve import SolverParams
-from inference.tracker import MODEL_KIND, Tracker
+from inference.tracking.graph import EDGE_FEATURES, NODE_FEATURES, GraphSpec
+from inference.tracking.solve import SolverParams
 from training.device import training_device
 from training.provenance import training_record
 from training.tracked import tracked_frames
-from training.tracker.data import (
+from training.tracker.tune_costs import lineage_quality, tune_solver
+from training.tracker.window_graphs import (
     LabelledGraph,
     Sequence,
     TrackedNodes,
@@ -43,7 +44,6 @@ from training.tracker.data import (
     learn_radii,
     window_starts,
 )
-from training.tracker.tune import lineage_quality, tune_solver
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The tracking errors behind the CTC measures, one by one, located in frame and space.
 
 Result and ground truth are matched frame by frame exactly as the CTC does (a GT marker
-matches the result cell covering more than half of it: `inference.evaluate.match_labels`),
+matches the result cell covering more than half of it: `inference.measures.match_labels`),
 and then:
 
 - a GT division is *missed*, and a result division is *false*, unless the two match by the
@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 from ctc_metrics.metrics.biological.bc import is_matching
 
+from inference.cells.positions import frame_positions, position_columns
 from inference.errors import CTCError
-from inference.evaluate import match_labels
 from inference.io import Track, open_masks, read_tracks
 from inference.io.result import RES_TRACK_FILE
-from inference.positions import frame_positions, position_columns
+from inference.measures import match_labels
 from inference.progress import progress
 
 #: Kinds of error, in the order the report lists them.

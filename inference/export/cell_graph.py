@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from inference.cells.positions import position_columns, sequence_positions
 from inference.errors import CTCError
 from inference.io import Track, open_masks, read_tracks
 from inference.io.result import RES_TRACK_FILE
-from inference.positions import position_columns, sequence_positions
 from inference.progress import progress
 
 

@@ -16,13 +16,13 @@ import click
 import numpy as np
 import torch
 
-from inference.crops import crop_geometry
-from inference.embedding import MODEL_KIND, Embedder, ResNet
+from inference.cells.crops import crop_geometry
 from inference.errors import CTCError
-from inference.model_folder import save_model_folder
+from inference.models.embedding import MODEL_KIND, Embedder, ResNet
+from inference.models.folder import save_model_folder
 from inference.progress import progress
 from training.device import training_device
-from training.embedding.data import (
+from training.embedding.crop_batches import (
     CropSet,
     TrackBatches,
     collect_crops,

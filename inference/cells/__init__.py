@@ -1,0 +1,1 @@
+"""Cells as the tracker sees them: region properties, pixel moments, crops, positions."""

@@ -1,0 +1,1 @@
+"""Segmentation of a sequence with a trained seg_code model, and its model config."""

@@ -1,0 +1,1 @@
+"""Linking: candidate graph, solver, lineage, the streaming tracker and its edge scores."""
