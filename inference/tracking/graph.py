@@ -6,11 +6,18 @@ learned from tracked ground truth by training (the largest true displacement plu
 and stored in the model's config with the feature normalisation statistics, so nothing here
 is a hand-set pixel value and training and inference see identically scaled inputs. The
 frame index is not a feature (the published method's train/test mismatch).
+
+A generalist model (trained on many datasets) opts in to lengths in units of the cell size:
+with `cell_diameter` set, every window measures its cells' median diameter and scales
+positions, radii and size features by its ratio to `cell_diameter`, so a model learned on
+nuclei of 50 px links nuclei of 25 px the same way. Without it (every per-dataset model),
+nothing is rescaled and features are the pixel values they always were.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +71,9 @@ class GraphSpec:
     node_std: list[float] = setting(_NUMBERS, factory=list)
     edge_mean: list[float] = setting(_NUMBERS, factory=list)
     edge_std: list[float] = setting(_NUMBERS, factory=list)
+    # > 0: lengths in units of the cells' median diameter, this many px (spacing-scaled) in
+    # training; 0: raw px (absent from the config then, as in every per-dataset model).
+    cell_diameter: float = setting(number(minimum=0), 0.0)
 
     def __post_init__(self) -> None:
         if not self.spacing:
@@ -83,8 +93,11 @@ class GraphSpec:
                     raise ConfigValueError(key, getattr(self, key), allowed)
 
     def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if not self.cell_diameter:
+            del data["cell_diameter"]  # configs without the opt-in stay as they were
         return {
-            **asdict(self),
+            **data,
             "node_features": NODE_FEATURES[self.ndim],
             "edge_features": EDGE_FEATURES[self.ndim],
         }
@@ -142,16 +155,45 @@ def positions(cells: pd.DataFrame | FrameNodes, spec: GraphSpec) -> np.ndarray:
     return centroid * np.asarray(spec.spacing)
 
 
-def node_matrix(cells: pd.DataFrame | FrameNodes, spec: GraphSpec) -> np.ndarray:
+def cell_size(frames: Sequence[pd.DataFrame | FrameNodes], spec: GraphSpec) -> float:
+    """The median diameter of the cells of `frames` (px, spacing-scaled; 0 without cells):
+    the (ndim)th root of the volume, a unit for lengths that differs from the equivalent
+    diameter by a constant factor only."""
+    areas = [_column(f, "area") for f in frames if len(f)]
+    if not areas:
+        return 0.0
+    volume = float(np.median(np.concatenate(areas))) * float(np.prod(spec.spacing))
+    return volume ** (1.0 / spec.ndim)
+
+
+def sized(spec: GraphSpec, frames: Sequence[pd.DataFrame | FrameNodes]) -> tuple[GraphSpec, float]:
+    """The spec to build a graph over `frames` with, and the factor lengths are divided by.
+
+    Without the opt-in (`cell_diameter` 0) that is `spec` itself and 1. With it, the factor
+    is the frames' `cell_size` over `cell_diameter`, and the returned spec's spacing is
+    divided by it, so positions, shifts and distances come out in the training's units.
+    """
+    size = cell_size(frames, spec) if spec.cell_diameter else 0.0
+    if size <= 0:
+        return spec, 1.0
+    factor = size / spec.cell_diameter
+    return replace(spec, spacing=[s / factor for s in spec.spacing]), factor
+
+
+def node_matrix(
+    cells: pd.DataFrame | FrameNodes, spec: GraphSpec, factor: float = 1.0
+) -> np.ndarray:
     """Raw node features (n, F) in `NODE_FEATURES` order; intensities relative to the frame.
 
-    `cells` is a frame's feature table, or its `FrameNodes` (whose columns are cached).
+    `cells` is a frame's feature table, or its `FrameNodes` (whose columns are cached);
+    `factor` (from `sized`, 1 without the opt-in) divides the lengths.
     """
     axes = AXES[spec.ndim]
     if len(cells) == 0:
         return np.zeros((0, len(NODE_FEATURES[spec.ndim])))
     level = float(np.median(_column(cells, "mean_intensity")))
     level = level if level > 0 else 1.0
+    border = _column(cells, "border_distance")
     columns = [
         np.log(_column(cells, "area")),
         _column(cells, "major_axis"),
@@ -159,8 +201,13 @@ def node_matrix(cells: pd.DataFrame | FrameNodes, spec: GraphSpec) -> np.ndarray
         _column(cells, "elongation"),
         *(_column(cells, f"bbox_max_{a}") - _column(cells, f"bbox_min_{a}") for a in axes),
         *(_column(cells, f"{s}_intensity") / level for s in ("mean", "std", "min", "max")),
-        np.minimum(_column(cells, "border_distance"), 2 * spec.radius) / spec.radius,
     ]
+    if factor != 1.0:  # lengths in cell-size units: the area by factor^ndim (elongation is
+        columns[0] = columns[0] - spec.ndim * np.log(factor)  # a ratio and stays)
+        for k in (1, 2, *range(4, 4 + len(axes))):
+            columns[k] = columns[k] / factor
+        border = border / factor
+    columns.append(np.minimum(border, 2 * spec.radius) / spec.radius)
     return np.stack(columns, axis=1)
 
 
@@ -235,7 +282,8 @@ def _scale(values: np.ndarray, mean: list[float], std: list[float]) -> torch.Ten
 def build_window(frames: list[FrameNodes], spec: GraphSpec, max_gap: int = 2) -> WindowGraph:
     """The graph over `frames` (consecutive): edges from every frame to the next `max_gap`."""
     offsets = np.cumsum([0] + [len(f) for f in frames])
-    node_raw = np.concatenate([node_matrix(f, spec) for f in frames]) if frames else None
+    scaled, factor = sized(spec, frames)
+    node_raw = np.concatenate([node_matrix(f, spec, factor) for f in frames]) if frames else None
     dim = frames[0].embedding.shape[1] if frames else 0
     emb = np.concatenate([f.embedding for f in frames]) if frames else np.zeros((0, dim))
     src_all, dst_all, feats, meta = [], [], [], []
@@ -243,7 +291,7 @@ def build_window(frames: list[FrameNodes], spec: GraphSpec, max_gap: int = 2) ->
         for gap in range(1, max_gap + 1):
             if a + gap >= len(frames):
                 break
-            i, j, f = frame_pair_edges(frame, frames[a + gap], gap, spec)
+            i, j, f = frame_pair_edges(frame, frames[a + gap], gap, scaled)
             src_all.append(i + offsets[a])
             dst_all.append(j + offsets[a + gap])
             feats.append(f)

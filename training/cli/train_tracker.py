@@ -19,10 +19,16 @@ from training.tracker.fit_tracker import TrackerTrainConfig, train_tracker
 @click.option(
     "--no-embedding", is_flag=True, help="Hand-made features only (ignore PARAMS/embedding)."
 )
+@click.option(
+    "--size-unit",
+    is_flag=True,
+    help="Lengths in units of the cells' size, measured per window at run time: for a "
+    "generalist trained on many datasets (default: pixels).",
+)
 @overwrite_option
 def train_tracker_command(
     dataset, seq, frames, masks, params, seed, epochs, minutes, blocks, window, extra, z_scale,
-    no_embedding, overwrite,
+    no_embedding, overwrite, size_unit=False,
 ) -> None:  # fmt: skip
     """Train the tracker on DATASET/SEQ with PARAMS/embedding; writes PARAMS/tracker.
 
@@ -46,5 +52,6 @@ def train_tracker_command(
     )
     if z_scale is not None:
         cfg.spacing = (z_scale, 1.0, 1.0)
+    cfg.size_unit = size_unit
     train_tracker(cfg, params, overwrite=overwrite)
     click.echo(f"wrote {params / 'tracker'}")

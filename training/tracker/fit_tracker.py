@@ -42,6 +42,7 @@ from training.tracker.window_graphs import (
     fit_statistics,
     labelled_window,
     learn_radii,
+    reference_size,
     window_starts,
 )
 
@@ -64,6 +65,7 @@ class TrackerTrainConfig:
     edge_hidden: int = 64
     max_candidates: int = 8
     spacing: tuple[float, ...] | None = None
+    size_unit: bool = False  # lengths in units of the cell size (generalist models)
     epochs: int = 40
     patience: int = 10
     daughter_weight: float = 5.0
@@ -153,6 +155,8 @@ def _prepare(cfg: TrackerTrainConfig, params: Path):
             raise CTCError(f"extra data is {other_ndim}D, the training data {ndim}D", other)
         train.append((embed_frames(stream, embedder), other_lineage))
     spec = GraphSpec(ndim, 1.0, 1.0, cfg.max_candidates, list(cfg.spacing or [1.0] * ndim))
+    if cfg.size_unit:
+        spec.cell_diameter = reference_size(train, spec)
     spec.radius, spec.radius_gap = learn_radii(train, spec)
     return embedder, train, (frames[-n_val:], lineage), fit_statistics(train, spec)
 

@@ -4,7 +4,9 @@ The graph radii and the feature normalisation are learned here from the training
 only: the radius is the largest true displacement between linked cells plus a margin (so the
 candidate edges hold every true link of the training data), at least a cell length; the
 statistics are the mean and standard deviation of every node and edge feature. Both are
-stored with the model.
+stored with the model. With the cell-size unit (`GraphSpec.cell_diameter`, a generalist's
+opt-in), radii and statistics are learned in that unit, each frame pair scaled by its cells'
+size as inference scales each window.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from inference.tracking.graph import (
     GraphSpec,
     WindowGraph,
     build_window,
+    cell_size,
     frame_pair_edges,
     node_matrix,
     positions,
+    sized,
 )
 from training.tracked import Lineage, TrackedFrame
 
@@ -81,10 +85,15 @@ def learn_radii(sequences: list[Sequence], spec: GraphSpec) -> tuple[float, floa
         for a, b, lineage in _pairs(sequences, gap):
             i, j = true_links(a, b, lineage)
             if len(i):
-                d = positions(b.nodes.table, spec)[j] - positions(a.nodes.table, spec)[i]
+                pair, _ = sized(spec, [a.nodes, b.nodes])
+                d = positions(b.nodes.table, pair)[j] - positions(a.nodes.table, pair)[i]
                 largest = max(largest, float(np.linalg.norm(d, axis=1).max()))
         radii.append(largest)
-    tables = [f.nodes.table["major_axis"].to_numpy() for frames, _ in sequences for f in frames]
+    tables = [
+        f.nodes.table["major_axis"].to_numpy() / sized(spec, [f.nodes])[1]
+        for frames, _ in sequences
+        for f in frames
+    ]
     sizes = np.concatenate(tables) if tables else np.zeros(0)
     size = float(np.median(sizes)) if len(sizes) else 10.0
     radius = max(1.2 * radii[0] + 2.0, size)
@@ -94,10 +103,14 @@ def learn_radii(sequences: list[Sequence], spec: GraphSpec) -> tuple[float, floa
 def fit_statistics(sequences: list[Sequence], spec: GraphSpec) -> GraphSpec:
     """`spec` with node and edge feature means and standard deviations of `sequences`."""
     nodes = np.concatenate(
-        [node_matrix(f.nodes.table, spec) for frames, _ in sequences for f in frames]
+        [
+            node_matrix(f.nodes.table, spec, sized(spec, [f.nodes])[1])
+            for frames, _ in sequences
+            for f in frames
+        ]
     )
     edges = [
-        frame_pair_edges(a.nodes, b.nodes, gap, spec)[2]
+        frame_pair_edges(a.nodes, b.nodes, gap, sized(spec, [a.nodes, b.nodes])[0])[2]
         for gap in (1, 2)
         for a, b, _ in _pairs(sequences, gap)
     ]
@@ -107,6 +120,14 @@ def fit_statistics(sequences: list[Sequence], spec: GraphSpec) -> GraphSpec:
             setattr(spec, f"{name}_mean", values.mean(axis=0).tolist())
             setattr(spec, f"{name}_std", np.maximum(values.std(axis=0), 1e-3).tolist())
     return spec
+
+
+def reference_size(sequences: list[Sequence], spec: GraphSpec) -> float:
+    """The cell-size unit of a model trained on `sequences`: the median of their cell sizes
+    (`inference.tracking.graph.cell_size`), so lengths stay near the pixel values."""
+    sizes = [cell_size([f.nodes for f in frames], spec) for frames, _ in sequences]
+    sizes = [s for s in sizes if s > 0]
+    return float(np.median(sizes)) if sizes else 1.0
 
 
 @dataclass
