@@ -71,6 +71,11 @@ class LineageBuilder:
             for k, (b, e, p) in enumerate(zip(self._begin, self._end, self._parent, strict=True))
         ]
 
+    def track(self, label: int) -> Track:
+        """One track of the lineage so far."""
+        k = label - 1
+        return Track(label, self._begin[k], self._end[k], self._parent[k])
+
     def __len__(self) -> int:
         return len(self._begin)
 

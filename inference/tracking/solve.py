@@ -26,7 +26,8 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from inference.config import ConfigValueError, load_section, number, setting
+from inference.config import ConfigValueError, load_section, number, section, setting
+from inference.tracking.repair import RepairParams
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class SolverParams:
     # a second successor must cost more than a first
     division_cost: float = setting(number(above=0), 2.0)
     gap_cost: float = setting(number(0), 2.0)
+    # segmentation errors repaired on the result masks (inference/tracking/repair.py)
+    repair: RepairParams = section(RepairParams)
 
     def __post_init__(self) -> None:
         if not self.division_cost > 0:

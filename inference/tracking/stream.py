@@ -27,6 +27,7 @@ from inference.models.tracker import Tracker
 from inference.progress import progress
 from inference.tracking.graph import FrameNodes
 from inference.tracking.lineage import LineageBuilder, relabel
+from inference.tracking.repair import Repairs
 from inference.tracking.solve import Links, solve_pair
 
 T = TypeVar("T")
@@ -256,6 +257,7 @@ def track_sequence(
         prefetch = tracker.stride if from_files and _cores() >= 2 else 0
     lineage = LineageBuilder()
     n = len(images)
+    repairs = Repairs(lineage, tracker.solver.repair, n)
     observers = [o for o in (observe, features_csv and _FeatureWriter(features_csv)) if o]
     threads = 1 if from_files and "OMP_NUM_THREADS" not in os.environ else None
     with _torch_threads(threads):
@@ -270,12 +272,12 @@ def track_sequence(
         )
         write_result(
             out_dir,
-            progress(stream, n, "track"),
-            _LazyTracks(lineage),
+            progress(repairs.apply(stream), n, "track"),
+            _LazyTracks(repairs),
             n_frames=n,
             overwrite=overwrite,
         )
-    return lineage.tracks()
+    return repairs.tracks()
 
 
 def _cores() -> int:
@@ -334,10 +336,11 @@ class _FeatureWriter:
 
 
 class _LazyTracks:
-    """The lineage's tracks, read only when `write_result` asks (after the last frame)."""
+    """The repaired lineage's tracks, read only when `write_result` asks (after the last
+    frame)."""
 
-    def __init__(self, lineage: LineageBuilder) -> None:
-        self.lineage = lineage
+    def __init__(self, repairs: Repairs) -> None:
+        self.repairs = repairs
 
     def __iter__(self) -> Iterator[Track]:
-        return iter(self.lineage.tracks())
+        return iter(self.repairs.tracks())

@@ -1,0 +1,393 @@
+"""Segmentation errors repaired from the lineage: missed cells filled, cut cells joined,
+spurious blobs dropped, on the result masks a few frames before they are written.
+
+The solver links the masks it is given; a segmenter's mistakes then become lineage events:
+a cell missed for one frame a gap link (written the CTC way as a new track whose parent is
+the old one), a cell cut in two a division, a spurious blob a short track. `Repairs` sits
+between the streaming tracker and the writer, holds the last `short_frames + 3` result
+masks, files each new track when it appears and judges it once it is `short_frames + 1`
+frames old. Each repair is decided from what is measurable there:
+
+1. Missed detection filled (`fill_gaps`): a track continued over one missing frame (a gap
+   link) gets a mask in that frame, its previous mask moved halfway to its next centroid and
+   painted on background pixels only; the two tracks become one (one label, no parent/child
+   pair). The gap link already passed the solver's gap cost; the repair asks only that the
+   continuation persist (live more than `short_frames` frames, or have children): on the GT
+   of held-out SIM+ frames the one gap link the solver made led to a one-frame object, a
+   wrong link that filling would have turned into a false cell and a lost complete track.
+   Without a free pixel to paint, the parent/child pair is kept.
+2. Cut cell joined (`merge_cuts`): a division whose two daughters touch each other in their
+   first frame and of which one ends, without children, within `short_frames` frames (and
+   before the last frame) is a cut: both pieces are given the mother's label (one cell, the
+   union of their pixels) and the division disappears. A real division's daughters both
+   persist, so it survives; touching is required so that a daughter that is missed later
+   (or leaves the field) is not pulled back into its sister. An area test (pieces adding up
+   to the mother) was left out: a real mother's daughters add up to it as well, so it does
+   not tell the two apart. A track without a parent that lives at most `short_frames`
+   frames and touches one cell in each of its frames is the same mistake where the solver
+   did not call a division: it joins that cell.
+3. Spurious detection dropped (`drop_spurious`): a track without parent or children that
+   lives at most `short_frames` frames, neither in the first nor in the last frame, does not
+   touch the image border and whose mean area is below `spurious_area` times the typical
+   cell area (the median over the held frames) becomes background. Real cells entering or
+   leaving the field touch the border, and a real cell is not a fraction of the typical
+   size, so those are kept.
+
+On perfect masks none of these patterns occurs (no gap links, daughters that persist, no
+short orphan tracks mid-sequence), so the result is unchanged. Labels stay those of the
+lineage; a label merged into another or dropped is left unused.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from inference.config import flag, integer, number, setting
+from inference.io import Track
+
+if TYPE_CHECKING:  # lineage imports the solver, whose config holds RepairParams
+    from inference.tracking.lineage import LineageBuilder
+
+
+@dataclass(frozen=True)
+class RepairParams:
+    """The `solver.repair` section of the tracker's config.json: which repairs run, and
+    their two settings (see the module docstring for the rules)."""
+
+    fill_gaps: bool = setting(flag(), True)
+    merge_cuts: bool = setting(flag(), True)
+    drop_spurious: bool = setting(flag(), True)
+    # a cut piece or a spurious blob lives at most this many frames
+    short_frames: int = setting(integer(1, 10), 2)
+    # a spurious blob is smaller than this fraction of the typical cell
+    spurious_area: float = setting(number(0, 1), 0.5)
+
+
+@dataclass
+class _Held:
+    """A result mask not yet written (labels already those of the repaired lineage)."""
+
+    frame: int
+    mask: np.ndarray
+
+
+class Repairs:
+    """Repairs the result masks streaming from the tracker and the lineage they belong to.
+
+    `apply` passes the masks through, `short_frames + 3` frames behind;
+    `tracks` is the repaired lineage once the last mask has passed.
+    """
+
+    def __init__(self, lineage: LineageBuilder, params: RepairParams, n_frames: int) -> None:
+        self.lineage = lineage
+        self.params = params
+        self.n_frames = n_frames
+        self.delay = params.short_frames + 3
+        self.held: deque[_Held] = deque()
+        self.alias: dict[int, int] = {}  # raw label -> the label it was merged into
+        self.removed: set[int] = set()
+        self.grown: set[int] = set()  # labels other tracks were merged into
+        self.children: dict[int, list[int]] = {}  # raw parent -> raw children
+        self.seen = 0  # raw tracks already looked at
+        self.gaps: list[tuple[int, int, int]] = []  # (frame after the gap, parent, child)
+        self.divisions: list[tuple[int, int, int, int]] = []  # (frame, mother, d1, d2)
+        self.orphans: list[tuple[int, int]] = []  # (frame, label)
+        self.enabled = params.fill_gaps or params.merge_cuts or params.drop_spurious
+
+    def apply(self, masks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The repaired masks of `masks`, in order (all of them once `masks` is exhausted)."""
+        for mask in masks:
+            yield from self.push(mask)
+        yield from self.finish()
+
+    def push(self, mask: np.ndarray) -> list[np.ndarray]:
+        """Take the next frame's result mask; returns the masks now final."""
+        if not self.enabled:
+            return [mask]
+        t = self.held[-1].frame + 1 if self.held else 0
+        mask = self._resolved(mask)
+        self.held.append(_Held(t, mask))
+        self._look_at_new_tracks(t)
+        self._decide(t, final=False)
+        out = []
+        while len(self.held) > self.delay:
+            out.append(self.held.popleft().mask)
+        return out
+
+    def finish(self) -> list[np.ndarray]:
+        """The masks still held, after the last decisions (every track is complete now)."""
+        if not self.enabled:
+            return []
+        self._decide(self.n_frames, final=True)
+        out = [held.mask for held in self.held]
+        self.held.clear()
+        return out
+
+    def tracks(self) -> list[Track]:
+        """The repaired lineage: merged tracks as one, dropped ones left out."""
+        raw = self.lineage.tracks()
+        if not self.enabled:
+            return raw
+        span: dict[int, list[int]] = {}
+        for track in raw:
+            root = self.find(track.label)
+            if root in self.removed:
+                continue
+            begin_end = span.setdefault(root, [track.begin, track.end])
+            begin_end[0] = min(begin_end[0], track.begin)
+            begin_end[1] = max(begin_end[1], track.end)
+        out = []
+        for track in raw:
+            if track.label not in span:
+                continue
+            begin, end = span[track.label]
+            parent = self.find(track.parent) if track.parent else 0
+            out.append(Track(track.label, begin, end, 0 if parent in self.removed else parent))
+        return out
+
+    def find(self, label: int) -> int:
+        """The label `label` (a raw lineage label) is written as now."""
+        while label in self.alias:
+            label = self.alias[label]
+        return label
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _resolved(self, mask: np.ndarray) -> np.ndarray:
+        """`mask` with the merges and drops so far applied (new labels are unchanged)."""
+        if not self.alias and not self.removed:
+            return mask
+        out = mask.copy()
+        for label in [*self.alias, *self.removed]:
+            target = 0 if label in self.removed else self.find(label)
+            if target in self.removed:
+                target = 0
+            out[mask == label] = target
+        return out
+
+    def _look_at_new_tracks(self, t: int) -> None:
+        """File the tracks born in frame `t`: gap links, divisions, orphans."""
+        born: dict[int, list[int]] = {}
+        for label in range(self.seen + 1, len(self.lineage) + 1):
+            track = self.lineage.track(label)
+            if track.parent:
+                self.children.setdefault(track.parent, []).append(label)
+                born.setdefault(track.parent, []).append(label)
+            elif t > 0:
+                self.orphans.append((t, label))
+        self.seen = len(self.lineage)
+        for parent, labels in born.items():
+            if self.lineage.track(parent).end == t - 2 and len(labels) == 1:
+                if self.params.fill_gaps:
+                    self.gaps.append((t, parent, labels[0]))
+            elif len(labels) == 2:
+                self.divisions.append((t, parent, labels[0], labels[1]))
+
+    def _held(self, frame: int) -> np.ndarray | None:
+        for held in self.held:
+            if held.frame == frame:
+                return held.mask
+        return None
+
+    def _merge(self, label: int, into: int) -> None:
+        """`label`'s track becomes part of `into`'s: one label in every held frame."""
+        a, b = self.find(label), self.find(into)
+        if a == b:
+            return
+        self.alias[a] = b
+        self.grown.add(b)
+        for held in self.held:
+            held.mask[held.mask == a] = b
+
+    def _remove(self, label: int) -> None:
+        root = self.find(label)
+        self.removed.add(root)
+        for held in self.held:
+            held.mask[held.mask == root] = 0
+
+    # -- the three repairs -------------------------------------------------------------
+
+    def _fill_gap(self, t: int, parent: int, child: int) -> None:
+        """Paint `parent`'s cell into the missed frame t-1 and make `child` its continuation,
+        unless `child` is short-lived itself (then the gap link was likely wrong)."""
+        before, missed, mask = self._held(t - 2), self._held(t - 1), self._held(t)
+        if before is None or missed is None or mask is None or self._short(child):
+            return
+        source = self.find(parent)
+        cells = before == source
+        after = mask == self.find(child)
+        if not cells.any() or not after.any():
+            return
+        shift = np.round((_centroid(after) - _centroid(cells)) / 2).astype(int)
+        moved = _shifted(cells, shift) & (missed == 0)
+        if not moved.any():
+            return  # no free pixel: the parent/child pair stays
+        missed[moved] = source
+        self._merge(child, parent)
+
+    def _decide(self, now: int, *, final: bool) -> None:
+        """Judge the divisions and orphans old enough (all of them when `final`)."""
+        ripe = now - self.params.short_frames - 1  # tracks born up to here are judged
+        waiting_gaps = []
+        for gap in self.gaps:
+            if final or gap[0] <= ripe:
+                self._fill_gap(*gap)
+            else:
+                waiting_gaps.append(gap)
+        self.gaps = waiting_gaps
+        if self.params.merge_cuts:
+            waiting = []
+            for division in self.divisions:
+                if final or division[0] <= ripe:
+                    self._judge_division(*division)
+                else:
+                    waiting.append(division)
+            self.divisions = waiting
+        waiting_orphans = []
+        for frame, label in self.orphans:
+            if final or frame <= ripe:
+                self._judge_orphan(frame, label)
+            else:
+                waiting_orphans.append((frame, label))
+        self.orphans = waiting_orphans
+
+    def _short(self, label: int, since: int | None = None) -> bool:
+        """`label`'s track ended, childless, within `short_frames` frames of its beginning
+        (or of frame `since`), before the last frame."""
+        track = self.lineage.track(label)
+        start = track.begin if since is None else since
+        return (
+            label not in self.grown
+            and track.end - start < self.params.short_frames
+            and track.end < self.n_frames - 1
+            and not self.children.get(label)
+        )
+
+    def _judge_division(self, frame: int, mother: int, first: int, second: int) -> None:
+        for piece, sister in ((first, second), (second, first)):
+            if self._short(piece) and self._absorb(piece):
+                self._merge(sister, mother)  # no division: the sister continues the mother
+                return
+
+    def _absorb(self, piece: int) -> bool:
+        """Join the short track `piece` to the cell it touches most in each of its frames,
+        if that is one and the same cell; False if it touches none or several."""
+        track = self.lineage.track(piece)
+        masks = [self._held(t) for t in range(track.begin, track.end + 1)]
+        if any(m is None for m in masks):
+            return False
+        touched = {_touching(m, self.find(piece)) for m in masks}
+        if len(touched) != 1 or 0 in touched:
+            return False
+        self._merge(piece, touched.pop())
+        return True
+
+    def _judge_orphan(self, frame: int, label: int) -> None:
+        if self.find(label) != label:
+            return
+        if not self._short(label):
+            if self.params.merge_cuts:
+                self._join_split_track(frame, label)
+            return
+        if self.params.merge_cuts and self._absorb(label):
+            return
+        track = self.lineage.track(label)
+        masks = [self._held(t) for t in range(track.begin, track.end + 1)]
+        if not self.params.drop_spurious or any(m is None for m in masks):
+            return
+        areas = [int((m == label).sum()) for m in masks]
+        if any(_on_border(m == label) for m in masks):
+            return
+        if np.mean(areas) < self.params.spurious_area * self._typical_area():
+            self._remove(label)
+
+    def _join_split_track(self, frame: int, label: int) -> None:
+        """A lasting track without a parent, born touching a cell whose (older) track ends
+        within `short_frames` frames: the cut piece that went on, the two are one track."""
+        mask = self._held(frame)
+        if mask is None:
+            return
+        other = _touching(mask, label)
+        if not other or other in self.grown or other > self.seen:
+            return
+        track = self.lineage.track(other)
+        if track.begin < frame and self._short(other, since=frame):
+            self._merge(label, other)
+
+    def _typical_area(self) -> float:
+        """Median cell area over the held frames."""
+        areas = [np.bincount(h.mask.ravel())[1:] for h in self.held]
+        pooled = np.concatenate(areas) if areas else np.zeros(0)
+        pooled = pooled[pooled > 0]
+        return float(np.median(pooled)) if len(pooled) else 0.0
+
+
+def _centroid(cells: np.ndarray) -> np.ndarray:
+    return np.argwhere(cells).mean(axis=0)
+
+
+def _shifted(cells: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """`cells` moved by `shift` pixels (what leaves the image is lost)."""
+    out = np.zeros_like(cells)
+    src, dst = [], []
+    for s, size in zip(shift.tolist(), cells.shape, strict=True):
+        s = max(-size, min(size, s))
+        src.append(slice(max(0, -s), size - max(0, s)))
+        dst.append(slice(max(0, s), size - max(0, -s)))
+    out[tuple(dst)] = cells[tuple(src)]
+    return out
+
+
+def _box(cells: np.ndarray) -> tuple[slice, ...]:
+    """The bounding box of `cells`, grown by one pixel."""
+    coords = np.argwhere(cells)
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    return tuple(
+        slice(max(0, lo - 1), min(size, hi + 2))
+        for lo, hi, size in zip(low.tolist(), high.tolist(), cells.shape, strict=True)
+    )
+
+
+def _neighbour_pairs(mask: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per face-adjacent pixel pair with one side `label`: the label on the other side."""
+    cells = mask == label
+    if not cells.any():
+        return np.zeros(0, mask.dtype), np.zeros(0, bool)
+    region = mask[_box(cells)]
+    others = []
+    for axis in range(mask.ndim):
+        a = np.moveaxis(region, axis, 0)
+        lo, hi = a[:-1], a[1:]
+        others.append(hi[(lo == label) & (hi != label)])
+        others.append(lo[(hi == label) & (lo != label)])
+    other = np.concatenate(others)
+    return other, other > 0
+
+
+def _contact(mask: np.ndarray, first: int, second: int) -> int:
+    """Face-adjacent pixel pairs between `first` and `second`."""
+    other, _ = _neighbour_pairs(mask, first)
+    return int((other == second).sum())
+
+
+def _touching(mask: np.ndarray, label: int) -> int:
+    """The cell `label` shares the longest border with; 0 when it touches none."""
+    other, is_cell = _neighbour_pairs(mask, label)
+    if not is_cell.any():
+        return 0
+    values, counts = np.unique(other[is_cell], return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def _on_border(cells: np.ndarray) -> bool:
+    """Whether any pixel of `cells` lies on the image border."""
+    for axis in range(cells.ndim):
+        a = np.moveaxis(cells, axis, 0)
+        if a[0].any() or a[-1].any():
+            return True
+    return False

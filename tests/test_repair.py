@@ -1,0 +1,176 @@
+"""Segmentation errors repaired by the tracker (inference/tracking/repair.py), scored by the
+CTC measures against the undamaged ground truth.
+
+The scenario's simulated GT masks (tests/scenario.py) get one mistake each, made with the
+error injector's own functions: a cell missing for one frame, a cell cut in two for one
+frame, a spurious blob. The shipped simulator-trained tracker links them with the repairs
+on and, where a test needs the contrast, off; every result must pass the CTC rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scenario import GAP_FRAME, Scenario, make_scenario
+
+from inference.ctc_rules import validate_result
+from inference.io import Track, open_masks, read_tiff, read_tracks, write_mask
+from inference.measures import evaluate
+from inference.models.tracker import Tracker
+from inference.pipeline import track_masks
+from inference.tracking.repair import RepairParams
+from training.mask_errors import add_blob, cut_cell
+from training.segmentation.samples import typical_radius
+
+ROOT = Path(__file__).resolve().parents[1]
+SIM_SIM = ROOT / "parameters" / "Fluo-N2DH-SIM+-sim" / "tracker"  # trained on the simulator
+SIM = ROOT / "parameters" / "Fluo-N2DH-SIM+" / "tracker"  # trained on the real SIM+ sequence
+ERROR_FRAME = 6  # the frame damaged by the cut and the blob
+OFF = RepairParams(fill_gaps=False, merge_cuts=False, drop_spurious=False)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory) -> Scenario:
+    return make_scenario(tmp_path_factory.mktemp("repair") / "data")
+
+
+@pytest.fixture(scope="module")
+def tracker() -> Tracker:
+    return Tracker.from_folder(SIM_SIM)
+
+
+@pytest.fixture(scope="module")
+def sim_tracker() -> Tracker:
+    return Tracker.from_folder(SIM)
+
+
+def _with(tracker: Tracker, repair: RepairParams) -> Tracker:
+    return dataclasses.replace(tracker, solver=dataclasses.replace(tracker.solver, repair=repair))
+
+
+def _track(scenario: Scenario, masks: Path, tracker: Tracker, out: Path) -> dict:
+    """Link `masks`, check the CTC rules, score against the undamaged GT."""
+    track_masks(scenario.images, masks, tracker, out)
+    assert validate_result(out, images_dir=scenario.images) == []
+    return evaluate(out, scenario.uncut_gt, ["TRA", "DET", "BC(0)", "CT"])
+
+
+def _damaged(scenario: Scenario, folder: Path, damage) -> Path:
+    """The undamaged GT masks as `mask###.tif`, frame ERROR_FRAME passed through `damage`."""
+    folder.mkdir()
+    for t, mask in enumerate(open_masks(scenario.uncut_gt / "TRA")):
+        mask = np.asarray(mask, np.int64)
+        if t == ERROR_FRAME:
+            damage(mask)
+        write_mask(folder / f"mask{t:03d}.tif", mask)
+    return folder
+
+
+def _plain_track(scenario: Scenario) -> int:
+    """A GT track alive two frames around ERROR_FRAME, not a mother, away from the border."""
+    tracks = read_tracks(scenario.uncut_gt / "TRA" / "man_track.txt")
+    mothers = {t.parent for t in tracks}
+    mask = read_tiff(scenario.uncut_gt / "TRA" / f"man_track{ERROR_FRAME:03d}.tif")
+    for track in tracks:
+        alive = track.begin < ERROR_FRAME - 1 and ERROR_FRAME + 2 < track.end
+        if track.label in mothers or not alive:
+            continue
+        ys, xs = np.nonzero(mask == track.label)
+        if min(ys.min(), xs.min(), mask.shape[0] - ys.max(), mask.shape[1] - xs.max()) > 30:
+            return track.label
+    raise AssertionError("no plain track to damage")
+
+
+def _divisions(tracks: list[Track]) -> int:
+    parents = [t.parent for t in tracks if t.parent]
+    return sum(parents.count(p) == 2 for p in set(parents))
+
+
+def test_a_missed_cell_keeps_its_identity_and_gets_a_mask(scenario, tracker, tmp_path):
+    scores = _track(scenario, scenario.masks, tracker, tmp_path / "res")
+    res = tmp_path / "res"
+    label = int(read_tiff(res / f"mask{GAP_FRAME - 1:03d}.tif")[scenario.before_centre])
+    after = int(read_tiff(res / f"mask{GAP_FRAME + 1:03d}.tif")[scenario.gap_centre])
+    assert label and after == label  # one track across the gap, no parent/child pair
+    assert label in read_tiff(res / f"mask{GAP_FRAME:03d}.tif")  # and a mask in it
+    track = next(t for t in read_tracks(res / "res_track.txt") if t.label == label)
+    assert track.begin < GAP_FRAME < track.end
+    # against the truth (the cell was there): the filled mask matches it
+    assert scores["DET"] == 1.0 and scores["CT"] == 1.0 and scores["TRA"] == 1.0, scores
+
+
+@pytest.mark.parametrize("model", ["SIM+-sim", "SIM+"])
+def test_a_cell_cut_for_one_frame_stays_one_track_without_a_division(
+    scenario, tracker, sim_tracker, model, tmp_path
+):
+    tracker = tracker if model == "SIM+-sim" else sim_tracker
+    label = _plain_track(scenario)
+    masks = _damaged(
+        scenario, tmp_path / "cut", lambda m: cut_cell(m, label, int(m.max()) + 1, _rng())
+    )
+    plain = _track(scenario, scenario.uncut_gt / "TRA", tracker, tmp_path / "plain")
+    scores = _track(scenario, masks, tracker, tmp_path / "res")
+    # as on the undamaged masks (the real-SIM+ model divides twice at the border there)
+    assert scores["fp_div(0)"] == plain["fp_div(0)"] <= 2, scores
+    assert scores["tp_div(0)"] == plain["tp_div(0)"] == scores["gt_divisions"], scores
+    divisions = _divisions(read_tracks(tmp_path / "res" / "res_track.txt"))
+    assert divisions == _divisions(read_tracks(tmp_path / "plain" / "res_track.txt"))
+    # the two pieces are one cell under one label: the cell is detected, its track whole
+    cut = read_tiff(masks / f"mask{ERROR_FRAME:03d}.tif")
+    res = read_tiff(tmp_path / "res" / f"mask{ERROR_FRAME:03d}.tif")
+    pieces = np.unique(res[(cut == label) | (cut == cut.max())])
+    assert len(pieces) == 1 and pieces[0] > 0
+    assert scores["DET"] == 1.0 and scores["CT"] == plain["CT"], scores
+
+
+def test_a_one_frame_blob_disappears(scenario, tracker, tmp_path):
+    def blob(mask: np.ndarray) -> None:
+        radius = typical_radius([mask])
+        assert add_blob(mask, int(mask.max()) + 1, radius / 2, _rng())
+
+    masks = _damaged(scenario, tmp_path / "blob", blob)
+    scores = _track(scenario, masks, tracker, tmp_path / "res")
+    blob_label = int(read_tiff(masks / f"mask{ERROR_FRAME:03d}.tif").max())
+    damaged = read_tiff(masks / f"mask{ERROR_FRAME:03d}.tif") == blob_label
+    assert not read_tiff(tmp_path / "res" / f"mask{ERROR_FRAME:03d}.tif")[damaged].any()
+    assert scores["DET"] == 1.0 and scores["TRA"] == 1.0, scores
+
+
+def test_real_divisions_survive_and_perfect_masks_are_unchanged(scenario, tracker, tmp_path):
+    on = _track(scenario, scenario.uncut_gt / "TRA", tracker, tmp_path / "on")
+    off = _track(scenario, scenario.uncut_gt / "TRA", _with(tracker, OFF), tmp_path / "off")
+    assert on["tp_div(0)"] == on["gt_divisions"] >= 3 and on["fp_div(0)"] == 0, on
+    assert on == off
+    assert read_tracks(tmp_path / "on" / "res_track.txt") == read_tracks(
+        tmp_path / "off" / "res_track.txt"
+    )
+    for t in range(len(open_masks(tmp_path / "on"))):
+        name = f"mask{t:03d}.tif"
+        assert np.array_equal(read_tiff(tmp_path / "on" / name), read_tiff(tmp_path / "off" / name))
+
+
+def test_each_repair_can_be_switched_off(scenario, tracker, sim_tracker, tmp_path):
+    """With the repairs off, the same masks give the errors the repairs remove."""
+    scores = _track(scenario, scenario.masks, _with(tracker, OFF), tmp_path / "gap")
+    assert scores["DET"] < 1.0  # the missed cell stays missed
+    label = _plain_track(scenario)
+    masks = _damaged(
+        scenario, tmp_path / "cut", lambda m: cut_cell(m, label, int(m.max()) + 1, _rng())
+    )
+    plain = _track(scenario, scenario.uncut_gt / "TRA", tracker, tmp_path / "plain")
+    for model, name in ((tracker, "sim"), (sim_tracker, "real")):
+        scores = _track(scenario, masks, _with(model, OFF), tmp_path / name)
+        # the cut: the model trained on the simulator breaks the track, the other divides
+        if name == "sim":
+            assert scores["CT"] < plain["CT"] and scores["fp_div(0)"] == 0, scores
+        else:
+            assert scores["fp_div(0)"] >= 1, scores
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(3)
