@@ -163,7 +163,7 @@ def speed_512(model: Path, work: Path) -> dict[str, float]:
     frames of a simulated SIM+-like sequence, for each network precision."""
     out = work / "speed-512"
     subprocess.run(
-        [sys.executable, "-m", "inference.cli", "simulate", str(out), "--preset",
+        [sys.executable, "-m", "inference.cli", "simulate", "--out", str(out), "--preset",
          "Fluo-N2DH-SIM+", "--size", "512", "--frames", "12", "--seed", "9003"],
         check=True, capture_output=True,
     )  # fmt: skip
@@ -228,6 +228,7 @@ def main(ctc: Path, params: Path) -> None:
                     "-m",
                     "inference.cli",
                     "simulate",
+                    "--out",
                     str(out),
                     "--preset",
                     preset,

@@ -39,7 +39,7 @@ selftest() {
     trap "rm -rf '$tmp'" EXIT
     gnntrack --version
     # CTC I/O, the validator and the CTC measures: the sample's GT lineage scores 1.0
-    gnntrack export-gt "$sample/01_GT" "$tmp/gt_res"
+    gnntrack export-gt "$sample/01_GT" --out "$tmp/gt_res"
     gnntrack validate "$tmp/gt_res" --images "$sample/01"
     scores="$(gnntrack evaluate "$tmp/gt_res" "$sample/01_GT" -m TRA,DET,SEG --json)"
     at_least "$scores" TRA=1 DET=1 SEG=1

@@ -10,10 +10,10 @@ tmp="$(mktemp -d)"
 # shellcheck disable=SC2064  # expand now
 trap "rm -rf '$tmp'" EXIT
 sample="$root/data/sample/Sim-N2DH"
-gnntrack track "$sample/01" --masks "$sample/01_GT/TRA" \
+gnntrack track --images "$sample/01" --masks "$sample/01_GT/TRA" \
     --model "$root/parameters/Fluo-N2DH-SIM+" --out "$tmp/res2d"
-gnntrack simulate "$tmp/sim3d" --dims 3 --size 12x96x96 --frames 3 --cells 3 --seed 0
-gnntrack track "$tmp/sim3d/01" --masks "$tmp/sim3d/01_GT/TRA" \
+gnntrack simulate --out "$tmp/sim3d" --dims 3 --size 12x96x96 --frames 3 --cells 3 --seed 0
+gnntrack track --images "$tmp/sim3d/01" --masks "$tmp/sim3d/01_GT/TRA" \
     --model "$root/parameters/Fluo-N3DH-CE-sim" --out "$tmp/res3d"
 find "$NUMBA_CACHE_DIR" -name '*.nbi' | grep -q . || { echo "no numba cache written" >&2; exit 1; }
 chmod -R a+rwX "$NUMBA_CACHE_DIR"

@@ -13,6 +13,6 @@ res=out/demo/Sim-N2DH/01_RES
 
 # Segmentation + GNN tracking with the models trained on Fluo-N2DH-SIM+ (the sample
 # imitates that dataset), then the CTC format check and the CTC measures.
-"$gnntrack" run "$sample" 01 --params parameters/Fluo-N2DH-SIM+ --out "$res" --overwrite
+"$gnntrack" run "$sample" 01 --model parameters/Fluo-N2DH-SIM+ --out "$res" --overwrite
 "$gnntrack" validate "$res" --images "$sample/01"
 "$gnntrack" evaluate "$res" "$sample/01_GT"

@@ -89,7 +89,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         (
             (
                 'exec "$gnntrack" evaluate "$res" "$gt" "$@"',
-                'tmp="$(mktemp -d)"\n"$gnntrack" export-gt "$gt" "$tmp/res" >/dev/null\n'
+                'tmp="$(mktemp -d)"\n"$gnntrack" export-gt "$gt" --out "$tmp/res" >/dev/null\n'
                 'exec "$gnntrack" evaluate "$tmp/res" "$gt" "$@"',
             ),
         ),

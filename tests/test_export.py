@@ -36,8 +36,8 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The embedded sample's GT masks linked by the shipped tracker, with its edge file."""
     tmp = tmp_path_factory.mktemp("tracked")
     res, edges = tmp / "01_RES", tmp / "edges.csv"
-    _invoke("track", SAMPLE / "01", "--masks", SAMPLE / "01_GT" / "TRA", "--model", PARAMS,
-            "--out", res, "--edges", edges)  # fmt: skip
+    _invoke("track", "--images", SAMPLE / "01", "--masks", SAMPLE / "01_GT" / "TRA",
+            "--model", PARAMS, "--out", res, "--edges", edges)  # fmt: skip
     return {"res": res, "edges": edges, "tmp": tmp}
 
 
@@ -66,7 +66,8 @@ def test_edge_file_names_result_cells_and_marks_the_lineage(tracked):
 
 
 def test_edge_file_never_goes_into_the_result(tmp_path):
-    args = ["track", SAMPLE / "01", "--masks", SAMPLE / "01_GT" / "TRA", "--model", PARAMS]
+    args = ["track", "--images", SAMPLE / "01", "--masks", SAMPLE / "01_GT" / "TRA"]
+    args += ["--model", PARAMS]
     args += ["--out", tmp_path / "RES", "--edges", tmp_path / "RES" / "edges.csv"]
     run = CliRunner().invoke(main, [str(a) for a in args])
     assert run.exit_code == 2 and "inside the result folder" in run.output
@@ -75,7 +76,7 @@ def test_edge_file_never_goes_into_the_result(tmp_path):
 
 def test_geff_round_trip_validates_and_scores_identically(tracked, tmp_path):
     res, out = tracked["res"], tmp_path / "graph.zarr"
-    said = _invoke("export", res, "--to", "geff", out, "--edges", tracked["edges"])
+    said = _invoke("export", res, "--to", "geff", "--out", out, "--edges", tracked["edges"])
     tracks = read_tracks(res / "res_track.txt")
     n_nodes = sum(t.end - t.begin + 1 for t in tracks)
     assert f"{n_nodes} nodes, {_links(tracks)} edges" in said
@@ -104,7 +105,7 @@ def test_geff_round_trip_validates_and_scores_identically(tracked, tmp_path):
 def test_import_reads_tracks_off_the_graph_without_track_ids(tracked, tmp_path):
     """A GEFF from another tool: only t, seg_id and positions; tracks come from the edges."""
     res = tracked["res"]
-    _invoke("export", res, "--to", "geff", tmp_path / "ours.zarr")
+    _invoke("export", res, "--to", "geff", "--out", tmp_path / "ours.zarr")
     data = read_to_memory(str(tmp_path / "ours.zarr"))
     props = {k: data["node_props"][k] for k in ("t", "y", "x")}
     props["cell"] = data["node_props"]["seg_id"]
@@ -140,14 +141,15 @@ def test_graph_tracks_handle_gaps_divisions_and_refuse_merges():
 
 def test_napari_table_has_points_and_parents(tracked, tmp_path):
     out = tmp_path / "tracks.csv"
-    _invoke("export", tracked["res"], "--to", "napari", out)
+    _invoke("export", tracked["res"], "--to", "napari", "--out", out)
     table = pd.read_csv(out)
     assert list(table.columns) == ["track_id", "t", "y", "x", "parent_track_id"]
     tracks = read_tracks(tracked["res"] / "res_track.txt")
     assert len(table) == sum(t.end - t.begin + 1 for t in tracks)
     parents = table.groupby("track_id")["parent_track_id"].first().to_dict()
     assert parents == {t.label: t.parent for t in tracks}
-    again = CliRunner().invoke(main, ["export", str(tracked["res"]), "--to", "napari", str(out)])
+    args = ["export", str(tracked["res"]), "--to", "napari", "--out", str(out)]
+    again = CliRunner().invoke(main, args)
     assert again.exit_code == 2 and "--overwrite" in again.output
 
 
@@ -164,7 +166,7 @@ def test_3d_result_exports_with_z(tmp_path):
     table = napari_tracks(res)
     assert list(table.columns) == ["track_id", "t", "z", "y", "x", "parent_track_id"]
     assert table["z"].tolist() == [1.5, 1.5, 1.5, 1.5]
-    _invoke("export", res, "--to", "geff", tmp_path / "g.zarr")
+    _invoke("export", res, "--to", "geff", "--out", tmp_path / "g.zarr")
     _, meta = geff.read(str(tmp_path / "g.zarr"))
     assert [a.name for a in meta.axes] == ["t", "z", "y", "x"]
     _invoke("import-geff", tmp_path / "g.zarr", "--masks", res, "--out", tmp_path / "BACK")
@@ -175,7 +177,7 @@ def test_3d_result_exports_with_z(tmp_path):
 def test_geff_round_trip_of_a_large_real_result(tmp_path):
     if not HELA.is_dir():
         pytest.skip(f"{HELA} not found")
-    _invoke("export", HELA, "--to", "geff", tmp_path / "hela.zarr")
+    _invoke("export", HELA, "--to", "geff", "--out", tmp_path / "hela.zarr")
     validate_geff(tmp_path / "hela.zarr")
     _invoke("import-geff", tmp_path / "hela.zarr", "--masks", HELA, "--out", tmp_path / "BACK")
     assert read_tracks(tmp_path / "BACK" / "res_track.txt") == read_tracks(HELA / "res_track.txt")

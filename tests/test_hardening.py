@@ -76,7 +76,7 @@ def work(tmp_path: Path) -> dict[str, Path]:
     params = tmp_path / "params"
     shutil.copytree(PARAMS, params)
     res = tmp_path / "RES"
-    assert _cli("export-gt", ds / "01_GT", res).exit_code == 0
+    assert _cli("export-gt", ds / "01_GT", "--out", res).exit_code == 0
     return {"ds": ds, "params": params, "res": res, "tmp": tmp_path}
 
 
@@ -84,24 +84,26 @@ def work(tmp_path: Path) -> dict[str, Path]:
 
 #: Command lines (paths from the `work` fixture) whose output overlaps one of their inputs.
 OVERLAPS = {
-    "run --out DATASET": "run {ds} 01 --params {params} --out {ds}",
-    "run --out SEQ": "run {ds} 01 --params {params} --out {ds}/01",
-    "run --out inside SEQ": "run {ds} 01 --params {params} --out {ds}/01/RES",
-    "run --out GT": "run {ds} 01 --params {params} --out {ds}/01_GT",
-    "run --out inside model": "run {ds} 01 --params {params} --out {params}/tracker",
-    "run --edges inside SEQ": "run {ds} 01 --params {params} --out {tmp}/R --edges {ds}/01/e.csv",
-    "segment OUT = SEQ": "segment {ds}/01 {ds}/01 --model {params}/seg",
-    "segment OUT = model": "segment {ds}/01 {params}/seg --model {params}/seg",
-    "track --out masks": "track {ds}/01 --masks {res} --model {params} --out {res}",
-    "track --out containing SEQ": "track {ds}/01 --masks {res} --model {params} --out {ds}",
-    "export-gt OUT inside GT": "export-gt {ds}/01_GT {ds}/01_GT/TRA",
+    "run --out DATASET": "run {ds} 01 --model {params} --out {ds}",
+    "run --out SEQ": "run {ds} 01 --model {params} --out {ds}/01",
+    "run --out inside SEQ": "run {ds} 01 --model {params} --out {ds}/01/RES",
+    "run --out GT": "run {ds} 01 --model {params} --out {ds}/01_GT",
+    "run --out inside model": "run {ds} 01 --model {params} --out {params}/tracker",
+    "run --out inside model, old --params": "run {ds} 01 --params {params} --out {params}/seg",
+    "run --edges inside SEQ": "run {ds} 01 --model {params} --out {tmp}/R --edges {ds}/01/e.csv",
+    "segment --out = SEQ": "segment --images {ds}/01 --out {ds}/01 --model {params}/seg",
+    "segment --out = model": "segment --images {ds}/01 --out {params}/seg --model {params}/seg",
+    "track --out masks": "track --images {ds}/01 --masks {res} --model {params} --out {res}",
+    "track --out containing SEQ": "track --images {ds}/01 --masks {res} --model {params} "
+    "--out {ds}",
+    "export-gt --out inside GT": "export-gt {ds}/01_GT --out {ds}/01_GT/TRA",
     "report --out RES": "report {res} --out {res}",
-    "movie inside RES": "movie {res} {ds}/01 {res}/m.gif",
-    "export into RES": "export {res} {res}/tracks.csv --to napari",
+    "movie inside RES": "movie {res} --images {ds}/01 --out {res}/m.gif",
+    "export into RES": "export {res} --out {res}/tracks.csv --to napari",
     "import-geff --out masks": "import-geff {tmp} --masks {res} --out {res}",
     "train-seg --out DATASET": "train-seg {ds} --val-frames 0:1 --iterations 1 --out {ds}",
-    "train-embedding --params GT": "train-embedding {ds} --masks {res} --iterations 1 "
-    "--params {ds}/01_GT",
+    "train-embedding --model GT": "train-embedding {ds} --masks {res} --iterations 1 "
+    "--model {ds}/01_GT",
 }
 
 
@@ -118,7 +120,7 @@ def test_an_output_over_an_input_is_refused(work, case, overwrite):
 
 def test_the_default_output_beside_the_sequence_is_still_fine(work):
     """DATASET/01_RES lies inside DATASET but in none of its inputs (01, 01_GT, the model)."""
-    result = _cli("run", work["ds"], "01", "--params", work["params"])
+    result = _cli("run", work["ds"], "01", "--model", work["params"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in work["ds"].iterdir()) == ["01", "01_GT", "01_RES"]
 
@@ -143,8 +145,9 @@ def _edit(config: Path, path: str, value: object = None, *, delete: bool = False
 def _track(work: dict[str, Path]) -> Result:
     out = work["tmp"] / "TRACKED"
     return _cli(
-        "track", work["ds"] / "01", "--masks", work["res"], "--model", work["params"], "--out", out
-    )
+        "track", "--images", work["ds"] / "01", "--masks", work["res"], "--model", work["params"],
+        "--out", out,
+    )  # fmt: skip
 
 
 BAD_VALUES = [
@@ -169,8 +172,9 @@ def test_a_config_value_of_the_wrong_type_or_range_is_one_line(work, part, key, 
     _edit(config, key, value)
     if part == "seg":
         result = _cli(
-            "segment", work["ds"] / "01", work["tmp"] / "M", "--model", work["params"] / "seg"
-        )
+            "segment", "--images", work["ds"] / "01", "--out", work["tmp"] / "M",
+            "--model", work["params"] / "seg",
+        )  # fmt: skip
     else:
         result = _track(work)
     line = _one_line(result, str(config), key, allowed)
@@ -193,8 +197,9 @@ def test_a_misspelt_config_key_is_refused_with_the_closest_valid_one(work, part,
     _edit(config, key, 1)
     if part == "seg":
         result = _cli(
-            "segment", work["ds"] / "01", work["tmp"] / "M", "--model", work["params"] / "seg"
-        )
+            "segment", "--images", work["ds"] / "01", "--out", work["tmp"] / "M",
+            "--model", work["params"] / "seg",
+        )  # fmt: skip
     else:
         result = _track(work)
     _one_line(result, str(config), key, f"did you mean {suggestion}")
@@ -238,7 +243,7 @@ def test_an_output_under_a_read_only_folder_is_one_line_and_writes_nothing(tmp_p
     as_anyone = {"preexec_fn": _without_root_override} if os.geteuid() == 0 else {}
     for out in (readonly / "RES", readonly / "deeper/RES"):
         result = subprocess.run(
-            [GNNTRACK, "export-gt", SAMPLE / "01_GT", out],
+            [GNNTRACK, "export-gt", SAMPLE / "01_GT", "--out", out],
             capture_output=True,
             text=True,
             timeout=120,
@@ -253,9 +258,9 @@ def test_an_output_under_a_file_is_one_line_and_writes_nothing(work):
     blocker = work["tmp"] / "a-file"
     blocker.write_text("keep me\n")
     cases = [
-        ["export-gt", SAMPLE / "01_GT", blocker / "RES"],
-        ["run", work["ds"], "01", "--params", work["params"], "--out", blocker / "sub/RES"],
-        ["movie", work["res"], work["ds"] / "01", blocker / "m.gif"],
+        ["export-gt", SAMPLE / "01_GT", "--out", blocker / "RES"],
+        ["run", work["ds"], "01", "--model", work["params"], "--out", blocker / "sub/RES"],
+        ["movie", work["res"], "--images", work["ds"] / "01", "--out", blocker / "m.gif"],
     ]
     for args in cases:
         _one_line(_cli(*args), str(blocker))
@@ -267,7 +272,7 @@ def test_an_output_under_a_file_is_one_line_and_writes_nothing(work):
 
 
 def _start_run(ds: Path, params: Path, *extra: object) -> subprocess.Popen:
-    args = [GNNTRACK, "run", ds, "01", "--params", params, "--out", ds / "01_RES", "--overwrite"]
+    args = [GNNTRACK, "run", ds, "01", "--model", params, "--out", ds / "01_RES", "--overwrite"]
     return subprocess.Popen(
         [str(a) for a in [*args, *extra]],
         stdout=subprocess.PIPE,
@@ -318,7 +323,7 @@ def test_a_killed_runs_leftovers_are_removed_by_the_next_run(long_run):
     proc.communicate(timeout=60)
     assert left.is_dir()  # SIGKILL: nothing could clean up
     again = subprocess.run(
-        [GNNTRACK, "run", ds, "01", "--params", PARAMS, "--out", ds / "01_RES", "--overwrite"],
+        [GNNTRACK, "run", ds, "01", "--model", PARAMS, "--out", ds / "01_RES", "--overwrite"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -364,7 +369,7 @@ def test_a_truncated_tiff_is_just_the_one_line(tmp_path):
     data = (seq / "t001.tif").read_bytes()
     (seq / "t001.tif").write_bytes(data[: len(data) // 3])
     result = subprocess.run(
-        [GNNTRACK, "run", seq.parent, "01", "--params", PARAMS_3D],
+        [GNNTRACK, "run", seq.parent, "01", "--model", PARAMS_3D],
         capture_output=True,
         text=True,
         timeout=120,
@@ -382,7 +387,7 @@ def test_nan_pixels_are_background_with_a_warning_naming_the_frame(tmp_path):
             frame[:20, :20] = np.nan
         tifffile.imwrite(seq / f"t{t:03d}.tif", frame)
     out = tmp_path / "masks"
-    result = _cli("segment", seq, out, "--model", PARAMS / "seg")
+    result = _cli("segment", "--images", seq, "--out", out, "--model", PARAMS / "seg")
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.stderr.splitlines() if "NaN" in line]
     assert len(warnings) == 1 and "t001.tif" in warnings[0], result.stderr

@@ -74,7 +74,8 @@ def test_the_sequence_holds_every_event(scenario):
 @pytest.mark.parametrize("params", [SIM, SIM_SIM], ids=["SIM+", "SIM+-sim"])
 def test_shipped_trackers_divide_and_bridge_the_gap(scenario, params, tmp_path):
     res = tmp_path / "res"
-    _invoke("track", scenario.images, "--masks", scenario.masks, "--model", params, "--out", res)
+    _invoke("track", "--images", scenario.images, "--masks", scenario.masks, "--model", params,
+            "--out", res)  # fmt: skip
     assert validate_result(res, images_dir=scenario.images) == []
     scores = evaluate(res, scenario.gt, ["TRA", "DET", "LNK", "BC(0)", "CT"])
     assert scores["DET"] == 1.0  # GT masks
@@ -96,7 +97,7 @@ def test_shipped_trackers_divide_and_bridge_the_gap(scenario, params, tmp_path):
 
 def test_run_with_the_shipped_models_finds_cells_divisions_and_tracks(scenario, tmp_path):
     res = tmp_path / "run"
-    _invoke("run", scenario.root, "01", "--params", SIM, "--out", res)
+    _invoke("run", scenario.root, "01", "--model", SIM, "--out", res)
     assert validate_result(res, images_dir=scenario.images) == []
     scores = evaluate(res, scenario.uncut_gt, ["TRA", "DET", "LNK", "BC(0)"])
     # measured: DET 0.961, TRA 0.944, LNK 0.822 (a few touching cells merged), 22 tracks

@@ -158,10 +158,8 @@ def test_segment_logs_the_look_and_warns_on_a_low_signal_sequence(tmp_path, one_
     runner = CliRunner()
     said = {}
     for name, folder in (("bright", bright), ("dim", dim)):
-        result = runner.invoke(
-            cli,
-            ["segment", str(folder), str(tmp_path / f"{name}-masks"), "--model", str(SIM_MODEL)],
-        )
+        args = ["segment", "--images", str(folder), "--out", str(tmp_path / f"{name}-masks")]
+        result = runner.invoke(cli, [*args, "--model", str(SIM_MODEL)])
         assert result.exit_code == 0, result.output
         said[name] = result.output
     for text in said.values():
@@ -279,9 +277,8 @@ def test_scale_adapts_to_smaller_cells_and_stays_on_the_models_own(one_torch_thr
 def test_segment_says_when_it_adapts_the_scale(tmp_path, one_torch_thread):
     images = open_images(SAMPLE / "01")
     seq = _sequence(tmp_path / "DS" / "01", [rescale(images.read(t), 0.6) for t in range(3)])
-    result = CliRunner().invoke(
-        cli, ["segment", str(seq), str(tmp_path / "masks"), "--model", str(SIM_MODEL)]
-    )
+    args = ["segment", "--images", str(seq), "--out", str(tmp_path / "masks")]
+    result = CliRunner().invoke(cli, [*args, "--model", str(SIM_MODEL)])
     assert result.exit_code == 0, result.output
     said = [line for line in result.output.splitlines() if line.startswith("cells of 01 measure")]
     assert len(said) == 1 and "the model's 48 px: segmenting at scale 1." in said[0], said

@@ -45,7 +45,7 @@ def test_a_run_needs_neither_extra(tmp_path):
     (dataset / "01").mkdir(parents=True)
     for t in range(4):
         (dataset / "01" / f"t{t:03d}.tif").write_bytes((SAMPLE / f"01/t{t:03d}.tif").read_bytes())
-    result = _gnntrack("run", dataset, "01", "--params", REPO / "parameters/Fluo-N2DH-SIM+")
+    result = _gnntrack("run", dataset, "01", "--model", REPO / "parameters/Fluo-N2DH-SIM+")
     assert result.returncode == 0, result.stderr
     assert len(list((dataset / "01_RES").glob("mask*.tif"))) == 4
     assert (dataset / "01_RES" / "res_track.txt").read_text().strip()
@@ -54,7 +54,7 @@ def test_a_run_needs_neither_extra(tmp_path):
 def test_train_embedding_without_its_extra_is_one_line(tmp_path):
     (tmp_path / "model").mkdir()
     result = _gnntrack(
-        "train-embedding", SAMPLE, "--params", tmp_path / "model", "--iterations", "2"
+        "train-embedding", SAMPLE, "--model", tmp_path / "model", "--iterations", "2"
     )
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()

@@ -212,7 +212,8 @@ def test_movie_of_a_3d_sequence_is_a_max_projection(tmp_path):
         assert (frame[y + 2 : y + 4, x + 2 : x + 4] > 200).all(), label  # bright inside
         assert (frame[y, x + 1 : x + 5] == track_colour(label)).all(), label  # outlined
     assert (frame[30, 30] < 60).all()  # background stays dark
-    run = CliRunner().invoke(main, ["movie", str(res), str(images), str(tmp_path / "m.gif")])
+    args = ["movie", str(res), "--images", str(images), "--out", str(tmp_path / "m.gif")]
+    run = CliRunner().invoke(main, args)
     assert run.exit_code == 0, run.output
     assert Image.open(tmp_path / "m.gif").size == SHAPE[::-1]
 
@@ -220,16 +221,19 @@ def test_movie_of_a_3d_sequence_is_a_max_projection(tmp_path):
 def test_movie_as_mp4(crafted, tmp_path):
     pytest.importorskip("imageio_ffmpeg")
     out = tmp_path / "m.mp4"
-    run = CliRunner().invoke(main, ["movie", str(crafted["res"]), str(crafted["images"]), str(out)])
+    args = ["movie", str(crafted["res"]), "--images", str(crafted["images"]), "--out", str(out)]
+    run = CliRunner().invoke(main, args)
     assert run.exit_code == 0, run.output
     assert out.stat().st_size > 1000
 
 
 def test_movie_of_the_embedded_sample_stays_small(tmp_path):
     res = tmp_path / "01_RES"
-    assert CliRunner().invoke(main, ["export-gt", str(SAMPLE / "01_GT"), str(res)]).exit_code == 0
+    export = ["export-gt", str(SAMPLE / "01_GT"), "--out", str(res)]
+    assert CliRunner().invoke(main, export).exit_code == 0
     out = tmp_path / "sample.gif"
-    run = CliRunner().invoke(main, ["movie", str(res), str(SAMPLE / "01"), str(out)])
+    args = ["movie", str(res), "--images", str(SAMPLE / "01"), "--out", str(out)]
+    run = CliRunner().invoke(main, args)
     assert run.exit_code == 0, run.output
     assert Image.open(out).n_frames == 40 and out.stat().st_size < 3e6
 
@@ -287,7 +291,7 @@ def test_report_opens_in_a_headless_browser(tmp_path):
         pytest.skip(f"{SIM} not found")
     data = _held_out_sim(tmp_path)
     res = tmp_path / "01_RES"
-    track = ["track", str(data / "01"), "--masks", str(data / "01_GT" / "TRA")]
+    track = ["track", "--images", str(data / "01"), "--masks", str(data / "01_GT" / "TRA")]
     track += ["--model", str(PARAMS), "--out", str(res)]
     assert CliRunner().invoke(main, track).exit_code == 0
     out = tmp_path / "report"

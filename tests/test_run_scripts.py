@@ -195,7 +195,7 @@ def test_without_a_bundle_venv_gnntrack_comes_from_path(layout, tmp_path):
         "run",
         f"{data}/{DATASET}",
         "01",
-        "--params",
+        "--model",
         str(params),
         "--out",
         f"{data}/{DATASET}/01_RES",
@@ -279,7 +279,7 @@ def test_3d_script_runs_a_model_folder_chosen_explicitly(tmp_path):
     """A 3D dataset's script on a simulated Fluo-N3DH-CE sequence, with the simulated-data
     model named by GNNTRACK_PARAMS (the script itself never borrows it)."""
     dataset = tmp_path / "Fluo-N3DH-CE"
-    simulate = [VENV_BIN / "gnntrack", "simulate", dataset, "--preset", "Fluo-N3DH-CE"]
+    simulate = [VENV_BIN / "gnntrack", "simulate", "--out", dataset, "--preset", "Fluo-N3DH-CE"]
     options = ["--size", "24x192x240", "--frames", "3", "--seed", "9004"]
     subprocess.run([*simulate, *options], check=True, capture_output=True)
     bundle = tmp_path / "bundle"
@@ -330,7 +330,7 @@ def test_evaluate_scores_the_result_against_the_gt(tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(REPO / "scripts", bundle / "scripts")
     (bundle / ".venv").symlink_to(Path(sys.prefix))
-    export = [VENV_BIN / "gnntrack", "export-gt", dataset / "01_GT", dataset / "01_RES"]
+    export = [VENV_BIN / "gnntrack", "export-gt", dataset / "01_GT", "--out", dataset / "01_RES"]
     subprocess.run(export, check=True, capture_output=True)
     _drop_track(dataset / "01_RES", 1)  # a result that is not the GT: one cell never found
     measures = ["--json", "-m", "TRA,SEG,DET"]

@@ -20,7 +20,7 @@ PARAMS = ROOT / "parameters" / "Fluo-N2DH-SIM+"
 @pytest.mark.slow
 def test_run_on_the_embedded_sample(tmp_path):
     res = tmp_path / "01_RES"
-    args = ["run", str(SAMPLE), "01", "--params", str(PARAMS), "--out", str(res)]
+    args = ["run", str(SAMPLE), "01", "--model", str(PARAMS), "--out", str(res)]
     run = CliRunner().invoke(main, args)
     assert run.exit_code == 0, run.output
     assert validate_result(res, images_dir=SAMPLE / "01") == []

@@ -67,7 +67,8 @@ def test_trained_model_segments_unseen_frames(dataset, trained, tmp_path):
     assert config["training"]["data"]["val_frames"] == "9:12"
     out = tmp_path / "masks"
     run = CliRunner().invoke(
-        main, ["segment", str(dataset / "01"), str(out), "--model", str(trained)]
+        main,
+        ["segment", "--images", str(dataset / "01"), "--out", str(out), "--model", str(trained)],
     )
     assert run.exit_code == 0, run.output
     masks = open_masks(out)
@@ -113,7 +114,8 @@ def test_empty_frames_give_empty_masks(trained, tmp_path):
     for t in range(2):
         tifffile.imwrite(seq / f"t{t:03d}.tif", np.full((70, 90), 100, np.uint16))
     run = CliRunner().invoke(
-        main, ["segment", str(seq), str(tmp_path / "m"), "--model", str(trained)]
+        main,
+        ["segment", "--images", str(seq), "--out", str(tmp_path / "m"), "--model", str(trained)],
     )
     assert run.exit_code == 0, run.output
     masks = open_masks(tmp_path / "m")
@@ -125,7 +127,8 @@ def test_model_of_other_dimensionality_is_refused(trained, tmp_path):
     seq.mkdir()
     tifffile.imwrite(seq / "t000.tif", np.zeros((4, 32, 32), np.uint16), photometric="minisblack")
     run = CliRunner().invoke(
-        main, ["segment", str(seq), str(tmp_path / "m"), "--model", str(trained)]
+        main,
+        ["segment", "--images", str(seq), "--out", str(tmp_path / "m"), "--model", str(trained)],
     )
     assert run.exit_code == 2
     assert "model is 2D but the frames are 3D" in run.output
@@ -137,7 +140,8 @@ def test_frame_of_other_shape_mid_sequence(trained, dataset, tmp_path):
     shutil.copytree(dataset / "01", seq)
     tifffile.imwrite(seq / "t005.tif", np.zeros((100, 100), np.uint16))
     run = CliRunner().invoke(
-        main, ["segment", str(seq), str(tmp_path / "m"), "--model", str(trained)]
+        main,
+        ["segment", "--images", str(seq), "--out", str(tmp_path / "m"), "--model", str(trained)],
     )
     assert run.exit_code == 2
     assert "t005.tif" in run.output and "shape" in run.output
@@ -145,7 +149,8 @@ def test_frame_of_other_shape_mid_sequence(trained, dataset, tmp_path):
 
 def test_existing_output_and_bad_threshold(trained, dataset, tmp_path):
     (tmp_path / "m").mkdir()
-    args = ["segment", str(dataset / "01"), str(tmp_path / "m"), "--model", str(trained)]
+    args = ["segment", "--images", str(dataset / "01"), "--out", str(tmp_path / "m")]
+    args += ["--model", str(trained)]
     run = CliRunner().invoke(main, args)
     assert run.exit_code == 2 and "--overwrite" in run.output
     run = CliRunner().invoke(main, [*args, "--overwrite", "--min-cell-size", "lots"])
@@ -155,9 +160,8 @@ def test_existing_output_and_bad_threshold(trained, dataset, tmp_path):
 def test_missing_model_folder(dataset, tmp_path):
     (tmp_path / "model").mkdir()  # a folder without config.json; the output goes beside it
     model = str(tmp_path / "model")
-    run = CliRunner().invoke(
-        main, ["segment", str(dataset / "01"), str(tmp_path / "m"), "--model", model]
-    )
+    args = ["segment", "--images", str(dataset / "01"), "--out", str(tmp_path / "m")]
+    run = CliRunner().invoke(main, [*args, "--model", model])
     assert run.exit_code == 2 and "config.json is missing" in run.output
 
 
@@ -166,7 +170,7 @@ def test_tune_seg_rewrites_thresholds_only(dataset, trained, tmp_path):
     model = tmp_path / "seg"
     shutil.copytree(trained, model)
     before = json.loads((model / "config.json").read_text())
-    args = ["tune-seg", str(model), str(dataset), "--frames", "9:12"]
+    args = ["tune-seg", str(dataset), "--model", str(model), "--frames", "9:12"]
     run = CliRunner().invoke(main, args)
     assert run.exit_code == 0, run.output
     after = json.loads((model / "config.json").read_text())

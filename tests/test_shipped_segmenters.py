@@ -41,7 +41,7 @@ def test_half_resolution_models_segment_at_full_size(dataset, tmp_path):
     assert segmenter.normalize(images.read(0)).shape == tuple(s // 2 for s in size)
     out = tmp_path / "masks"
     result = CliRunner().invoke(
-        main, ["segment", str(images.folder), str(out), "--model", str(model)]
+        main, ["segment", "--images", str(images.folder), "--out", str(out), "--model", str(model)]
     )
     assert result.exit_code == 0, result.output
     gt = open_masks(tmp_path / "data/01_GT/TRA")

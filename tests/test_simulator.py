@@ -189,7 +189,7 @@ def test_lineage_rules() -> None:
 def test_cli_writes_refuses_and_overwrites(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "Sim"
-    args = ["simulate", str(out), "--size", "64x80", "--frames", "3", "--cells", "3"]
+    args = ["simulate", "--out", str(out), "--size", "64x80", "--frames", "3", "--cells", "3"]
     result = runner.invoke(main, [*args, "--seed", "1"])
     assert result.exit_code == 0, result.output
     assert (out / "01" / "t002.tif").is_file()
@@ -210,6 +210,7 @@ def test_cli_3d_preset(tmp_path: Path) -> None:
         main,
         [
             "simulate",
+            "--out",
             str(tmp_path / "ce"),
             "--dims",
             "3",
@@ -238,7 +239,7 @@ def test_cli_3d_preset(tmp_path: Path) -> None:
     ],
 )
 def test_cli_bad_options_are_clear(tmp_path: Path, args: list[str], message: str) -> None:
-    result = CliRunner().invoke(main, ["simulate", str(tmp_path / "x"), *args])
+    result = CliRunner().invoke(main, ["simulate", "--out", str(tmp_path / "x"), *args])
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output

@@ -85,7 +85,7 @@ def _layout(tmp: Path) -> tuple[Path, Path]:
         _copy_frames(data / dataset / seq, frames, first=10 if seq == "02" else 0)
     for seq, seed in (("01", 11), ("02", 12)):
         simulated = tmp / f"sim-{seq}"
-        simulate = [VENV_BIN / "gnntrack", "simulate", simulated, "--preset", CE]
+        simulate = [VENV_BIN / "gnntrack", "simulate", "--out", simulated, "--preset", CE]
         options = ["--size", "16x128x160", "--cells", "3", "--frames", "3", "--seed", str(seed)]
         subprocess.run([*simulate, *options], check=True, capture_output=True)
         shutil.move(simulated / "01", data / CE / seq)

@@ -57,8 +57,9 @@ def data(tmp_path_factory) -> dict[str, Path]:
 
 
 def _track(seq, masks, model, out, *options: str) -> tuple[int, str]:
-    """`gnntrack track SEQ --masks MASKS --model MODEL --out OUT [options]`: (status, output)."""
-    args = [str(seq), "--masks", str(masks), "--model", str(model), "--out", str(out)]
+    """`gnntrack track --images SEQ --masks MASKS --model MODEL --out OUT [options]`: (status,
+    output)."""
+    args = ["--images", str(seq), "--masks", str(masks), "--model", str(model), "--out", str(out)]
     result = CliRunner().invoke(main, ["track", *args, *options])
     return result.exit_code, result.output
 
@@ -245,7 +246,7 @@ def test_run_segments_and_tracks(data):
     shutil.copytree(SHIPPED_SEG, params / "seg")
     out = data["root"] / "run_res"
     result = CliRunner().invoke(
-        main, ["run", str(data["test"]), "01", "--params", str(params), "--out", str(out)]
+        main, ["run", str(data["test"]), "01", "--model", str(params), "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert is_valid(validate_result(out))
@@ -308,7 +309,7 @@ def test_extra_datasets_add_training_data(data):
         [
             "train-tracker",
             str(data["train"]),
-            "--params",
+            "--model",
             str(params),
             "--extra",
             str(data["test"]),

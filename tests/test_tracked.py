@@ -85,7 +85,7 @@ def test_too_few_cells_for_metric_learning_is_a_clear_error(tmp_path):
         [
             "train-embedding",
             str(tmp_path / "data"),
-            "--params",
+            "--model",
             str(tmp_path / "params"),
             "--iterations",
             "1",

@@ -36,7 +36,7 @@ def _train_and_track(root: Path, train: Path, test: Path, extra: list[str]) -> d
         [
             "train-embedding",
             str(train),
-            "--params",
+            "--model",
             str(params),
             "--iterations",
             "120",
@@ -48,7 +48,7 @@ def _train_and_track(root: Path, train: Path, test: Path, extra: list[str]) -> d
         [
             "train-tracker",
             str(train),
-            "--params",
+            "--model",
             str(params),
             "--epochs",
             "8",
@@ -62,6 +62,7 @@ def _train_and_track(root: Path, train: Path, test: Path, extra: list[str]) -> d
     _invoke(
         [
             "track",
+            "--images",
             str(test / "01"),
             "--masks",
             str(test / "01_GT/TRA"),

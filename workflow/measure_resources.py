@@ -82,7 +82,7 @@ def _run(case: Case, data: Path, threads: int) -> Usage:
 def measure(case: Case, scratch: Path, threads: int) -> dict[str, float | str]:
     """Peak memory (MB), start-up (s) and seconds per frame of one case."""
     many, few = scratch / "many", scratch / "few"
-    simulate = [GNNTRACK, "simulate", many / case.dataset, "--preset", case.dataset]
+    simulate = [GNNTRACK, "simulate", "--out", many / case.dataset, "--preset", case.dataset]
     options = ["--size", case.size, "--frames", str(case.frames), "--seed", "1"]
     subprocess.run([*simulate, *options], check=True, capture_output=True)
     (few / case.dataset / "01").mkdir(parents=True)

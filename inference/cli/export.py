@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import click
 
-from inference.cli.options import existing_dir, overwrite_option, result_out_option
+from inference.cli.options import (
+    existing_dir,
+    masks_option,
+    out_option,
+    overwrite_option,
+    result_out_option,
+)
 
 
 @click.command()
 @click.argument("res_dir", type=existing_dir)
-@click.argument("out", type=click.Path(path_type=str))
 @click.option(
     "--to",
     "fmt",
     required=True,
     type=click.Choice(["geff", "napari"]),
-    help="geff: a GEFF zarr folder (e.g. OUT.zarr); napari: a tracks CSV (e.g. tracks.csv).",
+    help="geff: a GEFF zarr folder; napari: a tracks CSV.",
+)
+@out_option(
+    "What to write: with --to geff a zarr folder (e.g. tracks.zarr), with --to napari a "
+    "CSV file (e.g. tracks.csv).",
+    file_okay=True,
 )
 @click.option(
     "--edges",
@@ -27,7 +37,7 @@ from inference.cli.options import existing_dir, overwrite_option, result_out_opt
 def export(res_dir: str, out: str, fmt: str, edges_csv: str | None, overwrite: bool) -> None:
     """Write a result as a GEFF graph or a napari tracks table.
 
-    RES_DIR (mask000.tif ... + res_track.txt) is written as OUT. geff: the tracking graph in the
+    RES_DIR (mask000.tif ... + res_track.txt) is written to OUT. geff: the tracking graph in the
     Graph Exchange File Format: a node per cell and frame (t, y, x or z, y, x, track_id, seg_id
     = mask label, area, tracklet_id, lineage_id), an edge per link in time (with the GNN's
     probability given --edges); checked with the geff package's own validation. napari: columns
@@ -52,13 +62,8 @@ def export(res_dir: str, out: str, fmt: str, edges_csv: str | None, overwrite: b
 
 @click.command("import-geff")
 @click.argument("geff_path", type=click.Path(exists=True, path_type=str))
-@click.option(
-    "--masks",
-    "masks_dir",
-    required=True,
-    type=existing_dir,
-    help="The label masks the graph's seg ids refer to (mask000.tif ..., e.g. the exported "
-    "result).",
+@masks_option(
+    "The label masks the graph's seg ids refer to (mask000.tif ..., e.g. the exported result)."
 )
 @result_out_option
 @click.option(
@@ -67,7 +72,7 @@ def export(res_dir: str, out: str, fmt: str, edges_csv: str | None, overwrite: b
 )
 @overwrite_option
 def import_geff(
-    geff_path: str, masks_dir: str, out_dir: str, seg_prop: str | None, overwrite: bool
+    geff_path: str, masks_dir: str, out: str, seg_prop: str | None, overwrite: bool
 ) -> None:
     """Turn a GEFF graph plus its label masks into a CTC result folder.
 
@@ -77,5 +82,5 @@ def import_geff(
     """
     from inference.export.geff import import_geff as run_import
 
-    tracks = run_import(geff_path, masks_dir, out_dir, seg_prop=seg_prop, overwrite=overwrite)
-    click.echo(f"wrote {out_dir}: {len(tracks)} tracks")
+    tracks = run_import(geff_path, masks_dir, out, seg_prop=seg_prop, overwrite=overwrite)
+    click.echo(f"wrote {out}: {len(tracks)} tracks")

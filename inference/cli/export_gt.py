@@ -6,16 +6,16 @@ from pathlib import Path
 
 import click
 
-from inference.cli.options import existing_dir, overwrite_option
+from inference.cli.options import existing_dir, overwrite_option, result_out_option
 from inference.io import open_masks, read_tracks, write_result
 
 
 @click.command("export-gt")
 @click.argument("gt_dir", type=existing_dir)
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=str))
+@result_out_option
 @overwrite_option
-def export_gt(gt_dir: str, out_dir: str, overwrite: bool) -> None:
-    """Write GT_DIR/TRA (man_track*.tif + man_track.txt) as a result folder OUT_DIR.
+def export_gt(gt_dir: str, out: str, overwrite: bool) -> None:
+    """Write GT_DIR/TRA (man_track*.tif + man_track.txt) as a result folder OUT.
 
     The result of perfect tracking: it must validate and score 1.0 on every tracking
     measure, which makes it the reference check of a scoring set-up, and it turns GT
@@ -24,5 +24,5 @@ def export_gt(gt_dir: str, out_dir: str, overwrite: bool) -> None:
     tra = Path(gt_dir) / "TRA"
     masks = open_masks(tra, "man_track")
     tracks = read_tracks(tra / "man_track.txt")
-    out = write_result(out_dir, masks, tracks, n_frames=len(masks), overwrite=overwrite)
-    click.echo(f"wrote {len(masks)} frames and {len(tracks)} tracks to {out}")
+    written = write_result(out, masks, tracks, n_frames=len(masks), overwrite=overwrite)
+    click.echo(f"wrote {len(masks)} frames and {len(tracks)} tracks to {written}")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from inference.cli.options import existing_dir, movie_options, overwrite_option
+from inference.cli.options import (
+    existing_dir,
+    images_option,
+    movie_options,
+    out_option,
+    overwrite_option,
+)
 from inference.report import write_report
 from inference.report.overlay_movie import MovieOptions
 from inference.report.tracking_errors import PLURALS
@@ -12,11 +18,8 @@ from inference.report.tracking_errors import PLURALS
 
 @click.command()
 @click.argument("res_dir", type=existing_dir)
-@click.option(
-    "--images",
-    "images_dir",
-    type=existing_dir,
-    help="The raw frames (e.g. Dataset/01): pictures of each error, and the movie.",
+@images_option(
+    "The raw frames (e.g. Dataset/01): pictures of each error, and the movie.", required=False
 )
 @click.option(
     "--gt",
@@ -30,13 +33,7 @@ from inference.report.tracking_errors import PLURALS
     type=click.Path(exists=True, dir_okay=False, path_type=str),
     help="Edge file of `gnntrack track/run --edges`: the GNN's link probabilities.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=str),
-    help="Report folder to write (index.html and its PNGs).",
-)
+@out_option("Report folder to write (index.html and its PNGs).")
 @click.option("--movie", is_flag=True, help="Add the overlay movie (movie.gif; needs --images).")
 @movie_options
 @overwrite_option
@@ -45,7 +42,7 @@ def report(
     images_dir: str | None,
     gt_dir: str | None,
     edges_csv: str | None,
-    out_dir: str,
+    out: str,
     movie: bool,
     fps: float,
     tail: int,
@@ -65,7 +62,7 @@ def report(
     options = MovieOptions(fps=fps, tail=tail, every=every, scale=scale)
     done = write_report(
         res_dir,
-        out_dir,
+        out,
         images_dir=images_dir,
         gt_dir=gt_dir,
         edges_csv=edges_csv,

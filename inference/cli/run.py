@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from inference.cli.guard import reads, writes
-from inference.cli.options import edges_option, existing_dir, overwrite_option
+from inference.cli.options import (
+    edges_option,
+    existing_dir,
+    model_option,
+    out_option,
+    overwrite_option,
+)
 from inference.pipeline import run_sequence
 
 
@@ -16,33 +22,25 @@ from inference.pipeline import run_sequence
         ("sequence", Path(p["dataset_dir"]) / p["seq"]),
         ("ground truth", Path(p["dataset_dir"]) / f"{p['seq']}_GT"),
         ("silver truth", Path(p["dataset_dir"]) / f"{p['seq']}_ST"),
-        ("--params", p["params_dir"]),
+        ("--model", p["model_dir"]),
     ]
 )
 @writes(lambda p: [("--out", _out(p), True), ("--edges", p["edges_csv"], False)])
 @click.command("run")
 @click.argument("dataset_dir", type=existing_dir)
 @click.argument("seq")
-@click.option(
-    "--params",
-    "params_dir",
-    required=True,
-    type=existing_dir,
-    help="The dataset's model folder (seg/, embedding/, tracker/), e.g. parameters/Fluo-N2DH-SIM+.",
+@model_option(
+    "The dataset's model folder (seg/, embedding/, tracker/), e.g. parameters/Fluo-N2DH-SIM+.",
+    aliases=["--params"],
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=str),
-    help="Result folder [default: DATASET_DIR/SEQ_RES].",
-)
+@out_option("Result folder [default: DATASET_DIR/SEQ_RES].", required=False)
 @edges_option
 @overwrite_option
 def run(
     dataset_dir: str,
     seq: str,
-    params_dir: str,
-    out_dir: str | None,
+    model_dir: str,
+    out: str | None,
     edges_csv: str | None,
     overwrite: bool,
 ) -> None:
@@ -51,13 +49,13 @@ def run(
     Frames are segmented one at a time and handed straight to the tracker; nothing but the
     result is written.
     """
-    out = _out({"dataset_dir": dataset_dir, "seq": seq, "out_dir": out_dir})
+    out = _out({"dataset_dir": dataset_dir, "seq": seq, "out": out})
     written = run_sequence(
-        Path(dataset_dir) / seq, params_dir, out, edges_csv=edges_csv, overwrite=overwrite
+        Path(dataset_dir) / seq, model_dir, out, edges_csv=edges_csv, overwrite=overwrite
     )
     click.echo(f"wrote {written.frames} frames and {len(written.tracks)} tracks to {out}")
 
 
 def _out(params: dict) -> str:
     """The result folder: --out, or DATASET_DIR/SEQ_RES beside the sequence."""
-    return params["out_dir"] or str(Path(params["dataset_dir"]) / f"{params['seq']}_RES")
+    return params["out"] or str(Path(params["dataset_dir"]) / f"{params['seq']}_RES")

@@ -6,7 +6,7 @@ from dataclasses import fields
 
 import click
 
-from inference.cli.options import existing_dir, overwrite_option
+from inference.cli.options import images_option, model_option, out_option, overwrite_option
 from inference.pipeline import load_segmenter, segment_images
 from seg_code.postprocess import PostprocessParams
 
@@ -26,15 +26,9 @@ def _threshold_options(command):
 
 
 @click.command("segment")
-@click.argument("seq_dir", type=existing_dir)
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=str))
-@click.option(
-    "--model",
-    "model_dir",
-    required=True,
-    type=existing_dir,
-    help="Segmentation model folder, e.g. parameters/Fluo-N2DH-SIM+/seg.",
-)
+@images_option("The sequence's frames (t000.tif ...), e.g. Fluo-N2DH-SIM+/01.")
+@model_option("Segmentation model folder, e.g. parameters/Fluo-N2DH-SIM+/seg.")
+@out_option("Mask folder to write (mask000.tif ...).")
 @click.option(
     "--precision",
     type=click.Choice(["auto", "float32", "bfloat16"]),
@@ -50,15 +44,15 @@ def _threshold_options(command):
 @_threshold_options
 @overwrite_option
 def segment(
-    seq_dir: str,
-    out_dir: str,
+    images_dir: str,
     model_dir: str,
+    out: str,
     precision: str | None,
     flip_average: bool | None,
     overwrite: bool,
     **thresholds,
 ) -> None:
-    """Segment every frame of SEQ_DIR (t000.tif ...) into OUT_DIR/mask000.tif ...
+    """Segment every frame of IMAGES (t000.tif ...) into OUT/mask000.tif ...
 
     Masks are uint16 label images of the input's shape, 0 = background.
     """
@@ -66,5 +60,5 @@ def segment(
     segmenter = load_segmenter(
         model_dir, thresholds=overrides, precision=precision, flip_average=flip_average
     )
-    written = segment_images(seq_dir, segmenter, out_dir, overwrite=overwrite)
+    written = segment_images(images_dir, segmenter, out, overwrite=overwrite)
     click.echo(f"wrote {written.frames} masks to {written.out}")

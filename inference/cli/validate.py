@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from inference.cli.options import existing_dir
+from inference.cli.options import existing_dir, images_option
 from inference.ctc_rules import count_divisions, is_valid, validate_result
 from inference.io import list_frames, read_tracks
 from inference.io.result import RES_TRACK_FILE
@@ -12,12 +12,9 @@ from inference.io.result import RES_TRACK_FILE
 
 @click.command()
 @click.argument("res_dir", type=existing_dir)
-@click.option(
-    "--images",
-    "images_dir",
-    type=existing_dir,
-    default=None,
-    help="The input sequence (e.g. Dataset/01): also check frame count and shape against it.",
+@images_option(
+    "The input sequence (e.g. Dataset/01): also check frame count and shape against it.",
+    required=False,
 )
 @click.pass_context
 def validate(ctx: click.Context, res_dir: str, images_dir: str | None) -> None:

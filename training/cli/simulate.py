@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from inference.cli.options import overwrite_option
+from inference.cli.options import out_option, overwrite_option
 from training.simulator import DEFAULT_PRESET, PRESETS, Preset, get_preset
 from training.simulator import simulate as run
 
@@ -44,7 +44,7 @@ def build_preset(
 
 
 @click.command("simulate")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@out_option("Dataset folder to write (OUT/01, OUT/01_GT).", path_type=Path)
 @click.option(
     "--preset",
     metavar="NAME",

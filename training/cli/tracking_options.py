@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from inference.cli.options import masks_option, model_option
+
 
 def frame_span(text: str | None) -> tuple[int, int] | None:
     """'START:STOP' (either may be empty) as a (start, stop) pair; None for all frames."""
@@ -19,7 +21,8 @@ def frame_span(text: str | None) -> tuple[int, int] | None:
 
 
 def data_options(command):
-    """DATASET argument plus --seq, --frames, --masks, --params, --seed and --extra."""
+    """DATASET argument plus --seq, --frames, --masks, --model (old name --params, hidden),
+    --seed and --extra."""
     for option in reversed(
         [
             click.argument(
@@ -30,17 +33,17 @@ def data_options(command):
                 "--frames",
                 help="Frames START:STOP to learn from (default: all); keep test frames out.",
             ),
-            click.option(
-                "--masks",
-                type=click.Path(exists=True, file_okay=False, path_type=Path),
-                help="Cell masks to use where SEQ_GT/TRA holds only markers (e.g. from "
+            masks_option(
+                "Cell masks to use where SEQ_GT/TRA holds only markers (e.g. from "
                 "`gnntrack segment`); each cell takes the id of the marker it overlaps.",
+                required=False,
+                path_type=Path,
             ),
-            click.option(
-                "--params",
-                required=True,
-                type=click.Path(file_okay=False, path_type=Path),
-                help="The dataset's model folder, e.g. parameters/Fluo-N2DH-SIM+.",
+            model_option(
+                "The dataset's model folder, e.g. parameters/Fluo-N2DH-SIM+.",
+                exists=False,
+                aliases=["--params"],
+                path_type=Path,
             ),
             click.option(
                 "--seed", default=0, show_default=True, help="Random seed (same seed, same model)."

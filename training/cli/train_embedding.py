@@ -21,8 +21,8 @@ def train_embedding_command(
     dataset,
     seq,
     frames,
-    masks,
-    params,
+    masks_dir,
+    model_dir,
     seed,
     extra,
     iterations,
@@ -34,14 +34,14 @@ def train_embedding_command(
 ) -> None:
     """Train the appearance embedding on the tracked cells of DATASET/SEQ.
 
-    Writes PARAMS/embedding. A fifth of the tracks is held out to pick the checkpoint that
+    Writes MODEL/embedding. A fifth of the tracks is held out to pick the checkpoint that
     best recognises a cell in the next frame. Retraining it means retraining the tracker.
     """
     cfg = EmbeddingTrainConfig(
         dataset=str(dataset),
         seq=seq,
         frames=frame_span(frames),
-        masks=str(masks) if masks else None,
+        masks=str(masks_dir) if masks_dir else None,
         extra=tuple(str(e) for e in extra),
         iterations=iterations,
         minutes=minutes,
@@ -51,5 +51,5 @@ def train_embedding_command(
         lr_head=lr,
         seed=seed,
     )
-    train_embedding(cfg, params / "embedding", overwrite=overwrite)
-    click.echo(f"wrote {params / 'embedding'}")
+    train_embedding(cfg, model_dir / "embedding", overwrite=overwrite)
+    click.echo(f"wrote {model_dir / 'embedding'}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from inference.cli.options import overwrite_option
+from inference.cli.options import model_option, out_option, overwrite_option
 from inference.errors import CTCError
 from inference.io.atomic import refuse_to_overwrite
 from inference.models.folder import load_model_folder
@@ -75,7 +75,9 @@ def _initial_weights(folder: Path, cfg: SegTrainConfig) -> dict:
     help="More training data: a sequence folder (e.g. ../Fluo-N2DH-SIM+/02) or a dataset "
     "folder, whose sequence 01 is used (e.g. the output of `gnntrack simulate`). Repeatable.",
 )
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@out_option(
+    "Segmentation model folder to write, e.g. parameters/Fluo-N2DH-SIM+/seg.", path_type=Path
+)
 @click.option("--iterations", default=2000, show_default=True)
 @click.option(
     "--minutes",
@@ -226,18 +228,21 @@ def train_seg(
 
 
 @click.command("tune-seg")
-@click.argument("model", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@model_option(
+    "Segmentation model folder whose config.json is rewritten, e.g. parameters/Fluo-N2DH-SIM+/seg.",
+    path_type=Path,
+)
 @click.option("--seq", default="01", show_default=True)
 @click.option("--frames", "frames", required=True, help="Annotated frames START:STOP to tune on.")
-def tune_seg(model: Path, dataset: Path, seq: str, frames: str) -> None:
+def tune_seg(dataset: Path, model_dir: Path, seq: str, frames: str) -> None:
     """Re-choose MODEL's post-processing thresholds on annotated frames of DATASET/SEQ.
 
     Rewrites MODEL/config.json (the weights stay); use frames the model did not train on.
     """
     from training.segmentation.tune_thresholds import tune_model_thresholds
 
-    config = json.loads((model / "config.json").read_text())
+    config = json.loads((model_dir / "config.json").read_text())
     samples = load_samples(
         dataset,
         seq,
@@ -245,7 +250,7 @@ def tune_seg(model: Path, dataset: Path, seq: str, frames: str) -> None:
         context_frames=int(config["context_frames"]),
         normalization=config.get("normalization"),
     )
-    scores = tune_model_thresholds(model, samples)
+    scores = tune_model_thresholds(model_dir, samples)
     click.echo(
         f"tuned on {len(samples)} frames: SEG {scores['SEG']:.3f}, F1 {scores['detection_f1']:.3f}"
     )

@@ -17,7 +17,7 @@ from training.tracker.fit_tracker import TrackerTrainConfig, train_tracker
 @click.option("--window", default=8, show_default=True, help="Frames per graph.")
 @click.option("--z-scale", type=float, help="3D: voxel depth / voxel width (default 1).")
 @click.option(
-    "--no-embedding", is_flag=True, help="Hand-made features only (ignore PARAMS/embedding)."
+    "--no-embedding", is_flag=True, help="Hand-made features only (ignore MODEL/embedding)."
 )
 @click.option(
     "--size-unit",
@@ -27,10 +27,10 @@ from training.tracker.fit_tracker import TrackerTrainConfig, train_tracker
 )
 @overwrite_option
 def train_tracker_command(
-    dataset, seq, frames, masks, params, seed, epochs, minutes, blocks, window, extra, z_scale,
-    no_embedding, overwrite, size_unit=False,
+    dataset, seq, frames, masks_dir, model_dir, seed, epochs, minutes, blocks, window, extra,
+    z_scale, no_embedding, overwrite, size_unit=False,
 ) -> None:  # fmt: skip
-    """Train the tracker on DATASET/SEQ with PARAMS/embedding; writes PARAMS/tracker.
+    """Train the tracker on DATASET/SEQ with MODEL/embedding; writes MODEL/tracker.
 
     The last fifth of the frames validates: it picks the checkpoint and the solver's
     division and gap costs. Radii and feature scaling are learned from the data.
@@ -39,7 +39,7 @@ def train_tracker_command(
         dataset=str(dataset),
         seq=seq,
         frames=frame_span(frames),
-        masks=str(masks) if masks else None,
+        masks=str(masks_dir) if masks_dir else None,
         extra=tuple(str(e) for e in extra),
         use_embedding=not no_embedding,
         window=window,
@@ -53,5 +53,5 @@ def train_tracker_command(
     if z_scale is not None:
         cfg.spacing = (z_scale, 1.0, 1.0)
     cfg.size_unit = size_unit
-    train_tracker(cfg, params, overwrite=overwrite)
-    click.echo(f"wrote {params / 'tracker'}")
+    train_tracker(cfg, model_dir, overwrite=overwrite)
+    click.echo(f"wrote {model_dir / 'tracker'}")
