@@ -181,4 +181,16 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_a_second_script_on_the_same_sequence_refuses_and_spares_the_first",
         ),
     ),
+    Mutation(
+        "cut-cells-not-joined",
+        "the repair of cut cells is off by default: a cell cut for a frame becomes a division",
+        "inference/tracking/repair.py",
+        (
+            (
+                "merge_cuts: bool = setting(flag(), True)",
+                "merge_cuts: bool = setting(flag(), False)",
+            ),
+        ),
+        ("tests/test_repair.py::test_a_cell_cut_for_one_frame_stays_one_track_without_a_division",),
+    ),
 )
