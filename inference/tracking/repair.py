@@ -16,16 +16,19 @@ frames old. Each repair is decided from what is measurable there:
    of held-out SIM+ frames the one gap link the solver made led to a one-frame object, a
    wrong link that filling would have turned into a false cell and a lost complete track.
    Without a free pixel to paint, the parent/child pair is kept.
-2. Cut cell joined (`merge_cuts`): a division whose two daughters touch each other in their
-   first frame and of which one ends, without children, within `short_frames` frames (and
-   before the last frame) is a cut: both pieces are given the mother's label (one cell, the
-   union of their pixels) and the division disappears. A real division's daughters both
-   persist, so it survives; touching is required so that a daughter that is missed later
-   (or leaves the field) is not pulled back into its sister. An area test (pieces adding up
-   to the mother) was left out: a real mother's daughters add up to it as well, so it does
-   not tell the two apart. A track without a parent that lives at most `short_frames`
-   frames and touches one cell in each of its frames is the same mistake where the solver
-   did not call a division: it joins that cell.
+2. Cut cell joined (`merge_cuts`): a piece of a cell cut in two for a frame or two is a
+   track that ends, without children, within `short_frames` frames (and before the last
+   frame) while touching one and the same cell in each of its frames. Such a short piece
+   joins the cell it touches (one label, the union of their pixels). If it was born as a
+   daughter, the division is undone: its sister continues the mother's track (the solver
+   may have given the piece to its own cell, making a false division there, or to a
+   neighbour, making one there). If instead the lasting piece started a track without a
+   parent, born touching a cell whose older track ends within `short_frames` frames, the
+   two are one track. A real division survives because both daughters persist; touching
+   is required so that a daughter missed later (or leaving the field) is not pulled back
+   into its sister. An area test (pieces adding up to the mother) was left out: a real
+   mother's daughters add up to it as well, so it does not tell the two apart, and the
+   GNN's link probabilities are already spent by the solver that made the division.
 3. Spurious detection dropped (`drop_spurious`): a track without parent or children that
    lives at most `short_frames` frames, neither in the first nor in the last frame, does not
    touch the image border and whose mean area is below `spurious_area` times the typical
@@ -33,8 +36,9 @@ frames old. Each repair is decided from what is measurable there:
    leaving the field touch the border, and a real cell is not a fraction of the typical
    size, so those are kept.
 
-On perfect masks none of these patterns occurs (no gap links, daughters that persist, no
-short orphan tracks mid-sequence), so the result is unchanged. Labels stay those of the
+On perfect masks these patterns are rare (daughters persist, cells appear at the border);
+on the GT masks of the held-out SIM+ frames, a simulated SIM+ sequence and the sample the
+results are unchanged with every repair on (docs/tracking.md). Labels stay those of the
 lineage; a label merged into another or dropped is left unused.
 """
 
