@@ -34,14 +34,17 @@ frames old. Each repair is decided from what is measurable there:
    `short_frames` frames, born sharing such a border with a cell whose older track ends
    within `short_frames` frames, is the piece that went on: the two are one track. A real
    division survives because both daughters persist and are not joined by a long border.
-   The GNN's link probabilities are not used again: the solver already spent them on the
+   In the last `short_frames` frames persistence cannot be seen: there two daughters
+   born joined by a long border (and about the mother's size together) are a cut. The
+   GNN's link probabilities are not used again: the solver already spent them on the
    division it made.
 3. Spurious detection dropped (`drop_spurious`): a track without parent or children that
    lives at most `short_frames` frames, neither in the first nor in the last frame, does not
    touch the image border and whose mean area is below `spurious_area` times the typical
    cell area (the median over the held frames) becomes background. Real cells entering or
    leaving the field touch the border, and a real cell is not a fraction of the typical
-   size, so those are kept.
+   size, so those are kept. A short daughter that touches no cell and is such a blob is
+   dropped the same way, and its division undone (with the `cut_area` test above).
 
 On perfect masks these patterns are rare (daughters persist, cells appear at the border);
 on the GT masks of the held-out SIM+ frames, a simulated SIM+ sequence and the sample the
@@ -290,8 +293,17 @@ class Repairs:
         if before is None or mask is None:
             return
         for piece, sister in ((first, second), (second, first)):
-            target = self._target(piece) if self._short(piece) else 0
-            if not target:
+            if self._short(piece):
+                target = self._target(piece)
+            elif self._at_end(piece) and self._at_end(sister):
+                # too close to the end to see persistence: two sisters born joined by a
+                # long border are a cut
+                target = self._joined(mask, self.find(piece))
+                target = target if target == self.find(sister) else 0
+            else:
+                continue
+            blob = not target and self.params.drop_spurious and self._spurious(piece)
+            if not target and not blob:
                 continue
             # the mother's track goes on as the sister (with the piece, if joined to it):
             # that cell must still be about the mother's size, not a daughter's
@@ -300,9 +312,18 @@ class Repairs:
                 kept |= mask == self.find(piece)
             if kept.sum() < self.params.cut_area * (before == self.find(mother)).sum():
                 continue
-            self._merge(piece, target)
+            if blob:
+                self._remove(piece)
+            else:
+                self._merge(piece, target)
             self._merge(sister, mother)  # no division: the sister continues the mother
             return
+
+    def _at_end(self, label: int) -> bool:
+        """`label`'s track reaches the last frame, born within `short_frames` of it."""
+        track = self.lineage.track(label)
+        last = self.n_frames - 1
+        return track.end == last and last - track.begin < self.params.short_frames
 
     def _absorb(self, piece: int) -> bool:
         """Join the short track `piece` to its `_target`, if it has one."""
@@ -339,15 +360,21 @@ class Repairs:
             return
         if self.params.merge_cuts and self._absorb(label):
             return
+        if self.params.drop_spurious and self._spurious(label):
+            self._remove(label)
+
+    def _spurious(self, label: int) -> bool:
+        """A blob: off the image border in every frame and, on average, smaller than
+        `spurious_area` of the typical cell (`label`'s track is short)."""
         track = self.lineage.track(label)
         masks = [self._held(t) for t in range(track.begin, track.end + 1)]
-        if not self.params.drop_spurious or any(m is None for m in masks):
-            return
-        areas = [int((m == label).sum()) for m in masks]
-        if any(_on_border(m == label) for m in masks):
-            return
-        if np.mean(areas) < self.params.spurious_area * self._typical_area():
-            self._remove(label)
+        if any(m is None for m in masks):
+            return False
+        cells = [m == self.find(label) for m in masks]
+        if any(_on_border(c) for c in cells):
+            return False
+        area = np.mean([c.sum() for c in cells])
+        return bool(area < self.params.spurious_area * self._typical_area())
 
     def _join_split_track(self, frame: int, label: int) -> None:
         """A lasting track without a parent, born touching a cell whose (older) track ends
