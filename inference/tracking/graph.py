@@ -8,10 +8,12 @@ is a hand-set pixel value and training and inference see identically scaled inpu
 frame index is not a feature (the published method's train/test mismatch).
 
 A generalist model (trained on many datasets) opts in to lengths in units of the cell size:
-with `cell_diameter` set, every window measures its cells' median diameter and scales
-positions, radii and size features by its ratio to `cell_diameter`, so a model learned on
-nuclei of 50 px links nuclei of 25 px the same way. Without it (every per-dataset model),
-nothing is rescaled and features are the pixel values they always were.
+with `cell_diameter` set, each frame's size features are scaled by its cells' median size
+over `cell_diameter`, and each frame pair's positions and radii by the pair's, so a model
+learned on nuclei of 50 px links nuclei of 25 px the same way. A pair's edges depend on its
+two frames only, so overlapping windows agree on them (the stream sums their scores).
+Without it (every per-dataset model), nothing is rescaled: features are the pixel values
+they always were.
 """
 
 from __future__ import annotations
@@ -282,8 +284,11 @@ def _scale(values: np.ndarray, mean: list[float], std: list[float]) -> torch.Ten
 def build_window(frames: list[FrameNodes], spec: GraphSpec, max_gap: int = 2) -> WindowGraph:
     """The graph over `frames` (consecutive): edges from every frame to the next `max_gap`."""
     offsets = np.cumsum([0] + [len(f) for f in frames])
-    scaled, factor = sized(spec, frames)
-    node_raw = np.concatenate([node_matrix(f, spec, factor) for f in frames]) if frames else None
+    node_raw = (
+        np.concatenate([node_matrix(f, spec, sized(spec, [f])[1]) for f in frames])
+        if frames
+        else None
+    )
     dim = frames[0].embedding.shape[1] if frames else 0
     emb = np.concatenate([f.embedding for f in frames]) if frames else np.zeros((0, dim))
     src_all, dst_all, feats, meta = [], [], [], []
@@ -291,7 +296,8 @@ def build_window(frames: list[FrameNodes], spec: GraphSpec, max_gap: int = 2) ->
         for gap in range(1, max_gap + 1):
             if a + gap >= len(frames):
                 break
-            i, j, f = frame_pair_edges(frame, frames[a + gap], gap, scaled)
+            pair, _ = sized(spec, [frame, frames[a + gap]])
+            i, j, f = frame_pair_edges(frame, frames[a + gap], gap, pair)
             src_all.append(i + offsets[a])
             dst_all.append(j + offsets[a + gap])
             feats.append(f)

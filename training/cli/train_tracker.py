@@ -22,7 +22,7 @@ from training.tracker.fit_tracker import TrackerTrainConfig, train_tracker
 @click.option(
     "--size-unit",
     is_flag=True,
-    help="Lengths in units of the cells' size, measured per window at run time: for a "
+    help="Lengths in units of the cells' size, measured per frame at run time: for a "
     "generalist trained on many datasets (default: pixels).",
 )
 @overwrite_option

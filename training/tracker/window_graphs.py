@@ -5,8 +5,8 @@ only: the radius is the largest true displacement between linked cells plus a ma
 candidate edges hold every true link of the training data), at least a cell length; the
 statistics are the mean and standard deviation of every node and edge feature. Both are
 stored with the model. With the cell-size unit (`GraphSpec.cell_diameter`, a generalist's
-opt-in), radii and statistics are learned in that unit, each frame pair scaled by its cells'
-size as inference scales each window.
+opt-in), radii and statistics are learned in that unit, each frame and frame pair scaled by
+its cells' size as `build_window` scales them.
 """
 
 from __future__ import annotations
