@@ -21,7 +21,9 @@ from inference.io import Track, open_masks, read_tiff, read_tracks, write_mask
 from inference.measures import evaluate
 from inference.models.tracker import Tracker
 from inference.pipeline import track_masks
-from inference.tracking.repair import RepairParams
+from inference.tracking.lineage import LineageBuilder
+from inference.tracking.repair import RepairParams, Repairs
+from inference.tracking.solve import PairSolution
 from training.mask_errors import add_blob, cut_cell
 from training.segmentation.samples import typical_radius
 
@@ -174,3 +176,31 @@ def test_each_repair_can_be_switched_off(scenario, tracker, sim_tracker, tmp_pat
 
 def _rng() -> np.random.Generator:
     return np.random.default_rng(3)
+
+
+def test_a_missed_cell_is_filled_in_3d():
+    """The repairs work on arrays of any dimension: a 3D cell missed in frame 2."""
+    lineage = LineageBuilder()
+    repairs = Repairs(lineage, RepairParams(), n_frames=5)
+    follows = PairSolution(np.array([0]), np.array([False]))
+    missed = PairSolution(np.zeros(0, np.int64), np.zeros(0, bool))
+    bridged = PairSolution(np.array([0]), np.array([True]))  # from frame 1
+    steps = [None, follows, missed, bridged, follows]
+    labels: dict[int, np.ndarray] = {}
+    out = []
+    for t, solution in enumerate(steps):
+        mask = np.zeros((8, 32, 32), np.uint16)
+        if t != 2:
+            mask[2:6, 10:16, 4 + 3 * t : 10 + 3 * t] = 1  # moves 3 px a frame along x
+        if t == 0:
+            labels[0] = lineage.start(0, 1)
+        else:
+            prev2 = labels.get(t - 2, np.zeros(0, np.int64))
+            labels[t] = lineage.advance(t, solution, labels[t - 1], prev2)
+        lut = np.r_[0, labels[t]].astype(np.uint16)
+        out += repairs.push(lut[mask] if labels[t].size else mask)
+    out += repairs.finish()
+    assert len(out) == 5
+    assert repairs.tracks() == [Track(1, 0, 4, 0)]
+    filled = np.argwhere(out[2] == 1)
+    assert len(filled) == 4 * 6 * 6 and filled[:, 2].min() == 4 + 3 * 2  # halfway: x + 6

@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inference.cells.features import apply_lut
 from inference.config import flag, integer, number, setting
 from inference.io import Track
 
@@ -111,6 +112,7 @@ class Repairs:
         self.held: deque[_Held] = deque()
         self.alias: dict[int, int] = {}  # raw label -> the label it was merged into
         self.removed: set[int] = set()
+        self.lut = np.zeros(1, np.uint16)  # raw label -> label written (0: dropped)
         self.grown: set[int] = set()  # labels other tracks were merged into
         self.children: dict[int, list[int]] = {}  # raw parent -> raw children
         self.seen = 0  # raw tracks already looked at
@@ -179,16 +181,14 @@ class Repairs:
     # -- bookkeeping -------------------------------------------------------------------
 
     def _resolved(self, mask: np.ndarray) -> np.ndarray:
-        """`mask` with the merges and drops so far applied (new labels are unchanged)."""
+        """`mask` with the merges and drops so far applied: one pass through a lookup
+        table over the raw labels, whatever the number of repairs made."""
+        n = len(self.lineage) + 1
+        if len(self.lut) < n:
+            self.lut = np.concatenate([self.lut, np.arange(len(self.lut), n, dtype=np.uint16)])
         if not self.alias and not self.removed:
             return mask
-        out = mask.copy()
-        for label in [*self.alias, *self.removed]:
-            target = 0 if label in self.removed else self.find(label)
-            if target in self.removed:
-                target = 0
-            out[mask == label] = target
-        return out
+        return apply_lut(mask, self.lut)
 
     def _look_at_new_tracks(self, t: int) -> None:
         """File the tracks born in frame `t`: gap links, divisions, orphans."""
@@ -221,12 +221,14 @@ class Repairs:
             return
         self.alias[a] = b
         self.grown.add(b)
+        self.lut[self.lut == a] = b
         for held in self.held:
             held.mask[held.mask == a] = b
 
     def _remove(self, label: int) -> None:
         root = self.find(label)
         self.removed.add(root)
+        self.lut[self.lut == root] = 0
         for held in self.held:
             held.mask[held.mask == root] = 0
 
