@@ -400,7 +400,7 @@ class Repairs:
 
 
 def _centroid(cells: np.ndarray) -> np.ndarray:
-    return np.argwhere(cells).mean(axis=0)
+    return np.array([c.mean() for c in np.nonzero(cells)])
 
 
 def _shifted(cells: np.ndarray, shift: np.ndarray) -> np.ndarray:
@@ -416,13 +416,13 @@ def _shifted(cells: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 
 def _box(cells: np.ndarray) -> tuple[slice, ...]:
-    """The bounding box of `cells`, grown by one pixel."""
-    coords = np.argwhere(cells)
-    low, high = coords.min(axis=0), coords.max(axis=0)
-    return tuple(
-        slice(max(0, lo - 1), min(size, hi + 2))
-        for lo, hi, size in zip(low.tolist(), high.tolist(), cells.shape, strict=True)
-    )
+    """The bounding box of `cells`, grown by one pixel (projections, not a pixel list)."""
+    box = []
+    for axis, size in enumerate(cells.shape):
+        other = tuple(a for a in range(cells.ndim) if a != axis)
+        where = np.flatnonzero(cells.any(axis=other))
+        box.append(slice(max(0, int(where[0]) - 1), min(size, int(where[-1]) + 2)))
+    return tuple(box)
 
 
 def _neighbour_pairs(mask: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarray]:
