@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scenario import GAP_FRAME, Scenario, make_scenario
 
@@ -204,3 +205,26 @@ def test_a_missed_cell_is_filled_in_3d():
     assert repairs.tracks() == [Track(1, 0, 4, 0)]
     filled = np.argwhere(out[2] == 1)
     assert len(filled) == 4 * 6 * 6 and filled[:, 2].min() == 4 + 3 * 2  # halfway: x + 6
+
+
+def test_feature_table_and_edge_file_name_the_cells_as_written(scenario, tracker, tmp_path):
+    """The --features and --edges side files follow the repairs: the gap is one track,
+    linked across the filled frame, and every label they name is in the result."""
+    res, features, edges = tmp_path / "res", tmp_path / "cells.csv", tmp_path / "edges.csv"
+    track_masks(
+        scenario.images, scenario.masks, tracker, res, features_csv=features, edges_csv=edges
+    )
+    label = int(read_tiff(res / f"mask{GAP_FRAME - 1:03d}.tif")[scenario.before_centre])
+    cells, links = pd.read_csv(features), pd.read_csv(edges)
+    written = {t.label for t in read_tracks(res / "res_track.txt")}
+    assert set(cells["track"]) <= written
+    assert set(links["label_source"]) | set(links["label_target"]) <= written
+    rows = cells[cells["track"] == label]
+    assert GAP_FRAME - 1 in set(rows["frame"]) and GAP_FRAME + 1 in set(rows["frame"])
+    bridge = links[
+        (links["label_source"] == label)
+        & (links["label_target"] == label)
+        & (links["t_source"] == GAP_FRAME - 1)
+        & (links["t_target"] == GAP_FRAME + 1)
+    ]
+    assert len(bridge) == 1 and bridge["linked"].iloc[0] == 1

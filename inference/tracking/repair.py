@@ -55,11 +55,12 @@ lineage; a label merged into another or dropped is left unused.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from inference.cells.features import apply_lut
 from inference.config import flag, integer, number, setting
@@ -67,6 +68,9 @@ from inference.io import Track
 
 if TYPE_CHECKING:  # lineage imports the solver, whose config holds RepairParams
     from inference.tracking.lineage import LineageBuilder
+
+#: A hook of `track_stream`: a frame's cell table and its cells' track labels.
+Observer = Callable[[pd.DataFrame, np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -120,12 +124,28 @@ class Repairs:
         self.divisions: list[tuple[int, int, int, int]] = []  # (frame, mother, d1, d2)
         self.orphans: list[tuple[int, int]] = []  # (frame, label)
         self.enabled = params.fill_gaps or params.merge_cuts or params.drop_spurious
+        self.observer: Observer | None = None
+        self.observed: deque[tuple[pd.DataFrame, np.ndarray]] = deque()
 
     def apply(self, masks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """The repaired masks of `masks`, in order (all of them once `masks` is exhausted)."""
         for mask in masks:
             yield from self.push(mask)
         yield from self.finish()
+
+    def watch(self, observe: Observer) -> Observer:
+        """`observe` (a frame's cell table and its cells' track labels, as `track_stream`
+        hands them) called instead when the frame is released, with the labels written:
+        a joined cell gets the label it joined, a dropped one 0 (a filled-in cell has no
+        row: it was never measured)."""
+        if not self.enabled:
+            return observe
+
+        def held(table: pd.DataFrame, labels: np.ndarray) -> None:
+            self.observed.append((table, labels))
+
+        self.observer = observe
+        return held
 
     def push(self, mask: np.ndarray) -> list[np.ndarray]:
         """Take the next frame's result mask; returns the masks now final."""
@@ -136,18 +156,23 @@ class Repairs:
         self.held.append(_Held(t, mask))
         self._look_at_new_tracks(t)
         self._decide(t, final=False)
-        out = []
-        while len(self.held) > self.delay:
-            out.append(self.held.popleft().mask)
-        return out
+        return self._release(len(self.held) - self.delay)
 
     def finish(self) -> list[np.ndarray]:
         """The masks still held, after the last decisions (every track is complete now)."""
         if not self.enabled:
             return []
         self._decide(self.n_frames, final=True)
-        out = [held.mask for held in self.held]
-        self.held.clear()
+        return self._release(len(self.held))
+
+    def _release(self, count: int) -> list[np.ndarray]:
+        """The `count` oldest held masks, their observations handed on first."""
+        out = []
+        for _ in range(max(count, 0)):
+            out.append(self.held.popleft().mask)
+            if self.observer is not None and self.observed:
+                table, labels = self.observed.popleft()
+                self.observer(table, self.lut[np.asarray(labels, np.int64)].astype(np.int64))
         return out
 
     def tracks(self) -> list[Track]:

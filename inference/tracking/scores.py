@@ -53,8 +53,11 @@ def edge_table(
         logit = links.logit
         source_labels = row_labels[frame][links.src]
         target_labels = row_labels[target][links.dst]
+        # a gap the repairs filled: one label on both sides, no measured cell between
+        between = set(row_labels.get(frame + 1, np.zeros(0, np.int64)).tolist())
         linked = [
             _is_link(int(a), int(b), frame, target, by_label)
+            or (gap == 2 and a == b and int(a) not in between)
             for a, b in zip(source_labels, target_labels, strict=True)
         ]
         parts.append(

@@ -234,7 +234,9 @@ def track_sequence(
     The result folder (`mask###.tif`, `res_track.txt`) appears only when complete. With
     `features_csv`, the cell feature table (one row per cell and frame, plus its `track`
     label) is written there as well, frame by frame. `observe` and `on_scores` are hooks of
-    `track_stream` (e.g. `inference.tracking.scores.EdgeRecorder`). Returns the tracks written.
+    `track_stream` (e.g. `inference.tracking.scores.EdgeRecorder`); `observe` gets the labels
+    as written, after the repairs (`inference.tracking.repair`), a few frames late. Returns
+    the tracks written.
 
     Masks read from a folder are linked with one torch thread (unless OMP_NUM_THREADS says
     otherwise): the network passes are too small for intra-op threads to pay, and those
@@ -266,7 +268,7 @@ def track_sequence(
             masks,
             tracker,
             lineage,
-            _both(observers) if observers else None,
+            repairs.watch(_both(observers)) if observers else None,
             prefetch=prefetch,
             on_scores=on_scores,
         )
