@@ -75,8 +75,9 @@ Observer = Callable[[pd.DataFrame, np.ndarray], None]
 
 @dataclass(frozen=True)
 class RepairParams:
-    """The `solver.repair` section of the tracker's config.json: which repairs run, and
-    their two settings (see the module docstring for the rules)."""
+    """The `solver.repair` section of the tracker's config.json: which repairs run and the
+    settings of their rules (see the module docstring). A model folder without the section
+    gets these defaults."""
 
     fill_gaps: bool = setting(flag(), True)
     merge_cuts: bool = setting(flag(), True)
