@@ -3,8 +3,9 @@ CTC measures against the undamaged ground truth.
 
 The scenario's simulated GT masks (tests/scenario.py) get one mistake each, made with the
 error injector's own functions: a cell missing for one frame, a cell cut in two for one
-frame, a spurious blob. The shipped simulator-trained tracker links them with the repairs
-on and, where a test needs the contrast, off; every result must pass the CTC rules.
+frame, a spurious blob, two neighbours merged into one object for one frame. The shipped
+simulator-trained tracker links them with the repairs on and, where a test needs the
+contrast, off; every result must pass the CTC rules.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scenario import GAP_FRAME, Scenario, make_scenario
+from scipy import ndimage as ndi
 
 from inference.ctc_rules import validate_result
 from inference.io import Track, open_masks, read_tiff, read_tracks, write_mask
@@ -25,14 +27,14 @@ from inference.pipeline import track_masks
 from inference.tracking.lineage import LineageBuilder
 from inference.tracking.repair import RepairParams, Repairs
 from inference.tracking.solve import PairSolution
-from training.mask_errors import add_blob, cut_cell
+from training.mask_errors import add_blob, cut_cell, merge_cells
 from training.segmentation.samples import typical_radius
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_SIM = ROOT / "parameters" / "Fluo-N2DH-SIM+-sim" / "tracker"  # trained on the simulator
 SIM = ROOT / "parameters" / "Fluo-N2DH-SIM+" / "tracker"  # trained on the real SIM+ sequence
 ERROR_FRAME = 6  # the frame damaged by the cut and the blob
-OFF = RepairParams(fill_gaps=False, merge_cuts=False, drop_spurious=False)
+OFF = RepairParams(fill_gaps=False, merge_cuts=False, drop_spurious=False, split_merges=False)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -129,6 +131,76 @@ def test_a_cell_cut_for_one_frame_stays_one_track_without_a_division(
     pieces = np.unique(res[(cut == label) | (cut == cut.max())])
     assert len(pieces) == 1 and pieces[0] > 0
     assert scores["DET"] == 1.0 and scores["CT"] == plain["CT"], scores
+
+
+def _plain_pair(scenario: Scenario, beside_division: bool) -> tuple[int, int, int]:
+    """Two plain tracks (`_plain_track`'s kind, border aside) less than 8 px apart in
+    ERROR_FRAME, and the gap between them in pixels: the nearest two, or with
+    `beside_division` the two nearest a daughter born the frame before (a real division
+    next to the merge)."""
+    tracks = read_tracks(scenario.uncut_gt / "TRA" / "man_track.txt")
+    mothers = {t.parent for t in tracks}
+    plain = [
+        t.label
+        for t in tracks
+        if t.label not in mothers and t.begin < ERROR_FRAME - 2 and ERROR_FRAME + 2 < t.end
+    ]
+    daughters = [t.label for t in tracks if t.parent and t.begin == ERROR_FRAME - 1]
+    mask = read_tiff(scenario.uncut_gt / "TRA" / f"man_track{ERROR_FRAME:03d}.tif")
+    to_daughter = ndi.distance_transform_edt(~np.isin(mask, daughters))
+    pairs = []
+    for a in plain:
+        distance = ndi.distance_transform_edt(mask != a)
+        for b in plain:
+            gap = float(distance[mask == b].min()) if b > a else np.inf
+            beside = float(to_daughter[np.isin(mask, [a, b])].min())
+            if gap < 8:
+                pairs.append((beside if beside_division else gap, gap, a, b))
+    _, gap, a, b = min(pairs)
+    return a, b, int(np.ceil(gap))
+
+
+def _majority(mask: np.ndarray, cells: np.ndarray) -> int:
+    values, counts = np.unique(mask[cells], return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+@pytest.mark.parametrize(
+    ("model", "beside_division"), [("SIM+-sim", False), ("SIM+", False), ("SIM+-sim", True)]
+)
+def test_two_cells_merged_for_one_frame_stay_two_tracks_and_get_their_pixels_back(
+    scenario, tracker, sim_tracker, model, beside_division, tmp_path
+):
+    """...and a real division next to the merge (one frame before it) survives."""
+    tracker = tracker if model == "SIM+-sim" else sim_tracker
+    a, b, gap = _plain_pair(scenario, beside_division)
+    masks = _damaged(scenario, tmp_path / "merged", lambda m: merge_cells(m, a, b, gap))
+    merged = read_tiff(masks / f"mask{ERROR_FRAME:03d}.tif")
+    assert not (merged == b).any() and ndi.label(merged == a)[1] == 1  # one object
+    plain = _track(scenario, scenario.uncut_gt / "TRA", tracker, tmp_path / "plain")
+    scores = _track(scenario, masks, tracker, tmp_path / "res")
+    # no false division where the object parts, and the real divisions all found
+    assert scores["fp_div(0)"] == plain["fp_div(0)"] <= 2, scores
+    assert scores["tp_div(0)"] == plain["tp_div(0)"] == scores["gt_divisions"], scores
+    divisions = _divisions(read_tracks(tmp_path / "res" / "res_track.txt"))
+    assert divisions == _divisions(read_tracks(tmp_path / "plain" / "res_track.txt"))
+    # each cell keeps its track through the merged frame, on (most of) its own pixels
+    truth = [
+        read_tiff(scenario.uncut_gt / "TRA" / f"man_track{ERROR_FRAME + d:03d}.tif")
+        for d in (-1, 0, 1)
+    ]
+    res = [read_tiff(tmp_path / "res" / f"mask{ERROR_FRAME + d:03d}.tif") for d in (-1, 0, 1)]
+    for cell in (a, b):
+        labels = {_majority(r, g == cell) for r, g in zip(res, truth, strict=True)}
+        assert len(labels) == 1 and labels != {0}, (cell, labels)
+        given = res[1][truth[1] == cell] == _majority(res[1], truth[1] == cell)
+        assert given.mean() > 0.9
+    assert _majority(res[1], truth[1] == a) != _majority(res[1], truth[1] == b)
+    assert scores["DET"] == 1.0 and scores["CT"] == plain["CT"], scores
+    # without the repair the merge ends a track and the object "divides" back into two
+    off = dataclasses.replace(tracker.solver.repair, split_merges=False)
+    scores = _track(scenario, masks, _with(tracker, off), tmp_path / "off")
+    assert scores["fp_div(0)"] > plain["fp_div(0)"] and scores["CT"] < plain["CT"], scores
 
 
 def test_a_one_frame_blob_disappears(scenario, tracker, tmp_path):
