@@ -193,4 +193,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
         ("tests/test_repair.py::test_a_cell_cut_for_one_frame_stays_one_track_without_a_division",),
     ),
+    Mutation(
+        "merged-cells-not-split",
+        "the repair of merged cells is off by default: two cells merged for a frame lose a track"
+        " and the object divides back into them",
+        "inference/tracking/repair.py",
+        (
+            (
+                "split_merges: bool = setting(flag(), True)",
+                "split_merges: bool = setting(flag(), False)",
+            ),
+        ),
+        (
+            "tests/test_repair.py::"
+            "test_two_cells_merged_for_one_frame_stay_two_tracks_and_get_their_pixels_back",
+        ),
+    ),
 )
