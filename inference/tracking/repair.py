@@ -55,15 +55,15 @@ frame before the merge), files each new track when it appears and judges it once
    (s, the first merged frame), the mother's object covers at least `merge_cover` of its
    own mask in s-1 and of another cell's mask there, and is at least `merge_area` of the
    two cells' summed area; that other cell's track is in none of the frames s to the
-   division, no gap link continues it, and it had lived more than `short_frames` frames
-   (or since the first frame: a younger one is an unjoined cut piece or a cell that just
+   division, has no child track (a gap link) and had lived more than `short_frames`
+   frames (or since the first frame: a younger one is an unjoined cut piece or a cell that just
    came in). Then, in each merged frame, each pixel of the object goes to the nearer of the
    two cells' masks of s-1, moved part of the way from their centroids to those of the
    daughters that continue them (daughters paired with the cells by the smaller summed
    squared centroid distance); the mother's track continues as one daughter, the other
-   cell's as the other, and the division is gone. On the injected merges of the 5% mix
-   that this finds, the object covers 0.81-0.94 of the cell whose track ended and
-   0.77-0.93 of its own, and is 1.00-1.07 of their summed area; a dividing mother covers
+   cell's as the other, and the division is gone. On the two injected merges of the 5% mix
+   that this finds, the object covers 0.81 and 0.94 of the cell whose track ended, 0.83
+   and 0.77 of its own, and is 1.00 and 1.07 of their summed area; a dividing mother covers
    one cell the frame before (and at most 2/3 of two cells' summed area when their sizes
    are within 2x), so 0.5 and 0.8 lie between. A real division survives because its
    mother was one cell, not a fused pair of which one track ended there: on GT masks no
@@ -331,8 +331,8 @@ class Repairs:
     def _fused(self, start: int, frame: int, source: int) -> int | None:
         """The cell that `source`'s object in frame `start` fused with, if it is a merge:
         the object covers at least `merge_cover` of both cells' masks in `start` - 1 and of
-        their summed area, the other cell's track ended there after living more than
-        `short_frames` frames (or since the first frame), without children."""
+        their summed area, the other cell's track ended there (`_ended`) after living more
+        than `short_frames` frames (or since the first frame)."""
         before, merged = self._held(start - 1), self._held(start)
         if before is None or merged is None:
             return None
@@ -358,9 +358,11 @@ class Repairs:
         return None
 
     def _ended(self, label: int, start: int, frame: int) -> bool:
-        """`label` is in none of the frames `start`..`frame` and no gap link continues it."""
-        if any(self.find(parent) == label for _, parent, _ in self.gaps):
-            return False
+        """`label` is in none of the frames `start`..`frame` and has no child track (a gap
+        link continuing it, filled or not, or daughters)."""
+        for parent, kids in self.children.items():
+            if self.find(parent) == label and any(self.find(k) != label for k in kids):
+                return False
         for t in range(start, frame + 1):
             mask = self._held(t)
             if mask is None or (mask == label).any():
