@@ -8,7 +8,6 @@ must pass every CTC rule (`inference.ctc_rules`).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_script_table import load_generator
 
 from inference.cells.features import compact_labels, frame_features
 from inference.ctc_rules import validate_result
@@ -33,15 +33,7 @@ SIMULATE = {  # a small sequence of each kind (4 frames): quick to segment and t
 }
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("gen_g", REPO / "scripts/generate_run_scripts.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen_g"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _generator()
+gen = load_generator()
 FLUO_WITHOUT_MODEL = [ds for ds in gen.DATASETS if ds.general]
 
 

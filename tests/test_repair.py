@@ -118,13 +118,8 @@ def test_a_cell_cut_for_one_frame_stays_one_track_without_a_division(
     masks = _damaged(
         scenario, tmp_path / "cut", lambda m: cut_cell(m, label, int(m.max()) + 1, _rng())
     )
-    plain = _track(scenario, scenario.uncut_gt / "TRA", tracker, tmp_path / "plain")
-    scores = _track(scenario, masks, tracker, tmp_path / "res")
     # as on the undamaged masks (the real-SIM+ model divides twice at the border there)
-    assert scores["fp_div(0)"] == plain["fp_div(0)"] <= 2, scores
-    assert scores["tp_div(0)"] == plain["tp_div(0)"] == scores["gt_divisions"], scores
-    divisions = _divisions(read_tracks(tmp_path / "res" / "res_track.txt"))
-    assert divisions == _divisions(read_tracks(tmp_path / "plain" / "res_track.txt"))
+    plain, scores = _divisions_as_on_clean_masks(scenario, masks, tracker, tmp_path)
     # the two pieces are one cell under one label: the cell is detected, its track whole
     cut = read_tiff(masks / f"mask{ERROR_FRAME:03d}.tif")
     res = read_tiff(tmp_path / "res" / f"mask{ERROR_FRAME:03d}.tif")
@@ -177,13 +172,8 @@ def test_two_cells_merged_for_one_frame_stay_two_tracks_and_get_their_pixels_bac
     masks = _damaged(scenario, tmp_path / "merged", lambda m: merge_cells(m, a, b, gap))
     merged = read_tiff(masks / f"mask{ERROR_FRAME:03d}.tif")
     assert not (merged == b).any() and ndi.label(merged == a)[1] == 1  # one object
-    plain = _track(scenario, scenario.uncut_gt / "TRA", tracker, tmp_path / "plain")
-    scores = _track(scenario, masks, tracker, tmp_path / "res")
     # no false division where the object parts, and the real divisions all found
-    assert scores["fp_div(0)"] == plain["fp_div(0)"] <= 2, scores
-    assert scores["tp_div(0)"] == plain["tp_div(0)"] == scores["gt_divisions"], scores
-    divisions = _divisions(read_tracks(tmp_path / "res" / "res_track.txt"))
-    assert divisions == _divisions(read_tracks(tmp_path / "plain" / "res_track.txt"))
+    plain, scores = _divisions_as_on_clean_masks(scenario, masks, tracker, tmp_path)
     # each cell keeps its track through the merged frame, on (most of) its own pixels
     truth = [
         read_tiff(scenario.uncut_gt / "TRA" / f"man_track{ERROR_FRAME + d:03d}.tif")
@@ -300,3 +290,16 @@ def test_feature_table_and_edge_file_name_the_cells_as_written(scenario, tracker
         & (links["t_target"] == GAP_FRAME + 1)
     ]
     assert len(bridge) == 1 and bridge["linked"].iloc[0] == 1
+
+
+def _divisions_as_on_clean_masks(scenario, masks, tracker, tmp_path):
+    """Track the damaged `masks` and the undamaged truth; assert that the damaged result has
+    the clean one's divisions (every GT division found, no more false ones, at most the two
+    border divisions of the real-SIM+ model). Returns both score dicts (clean, damaged)."""
+    plain = _track(scenario, scenario.uncut_gt / "TRA", tracker, tmp_path / "plain")
+    scores = _track(scenario, masks, tracker, tmp_path / "res")
+    assert scores["fp_div(0)"] == plain["fp_div(0)"] <= 2, scores
+    assert scores["tp_div(0)"] == plain["tp_div(0)"] == scores["gt_divisions"], scores
+    divisions = _divisions(read_tracks(tmp_path / "res" / "res_track.txt"))
+    assert divisions == _divisions(read_tracks(tmp_path / "plain" / "res_track.txt"))
+    return plain, scores

@@ -7,7 +7,6 @@ from the bundle's folder, as `./scripts/Fluo-N2DH-SIM+-01.sh`.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_script_table import load_generator
 
 from inference.io import read_tiff, read_tracks, write_mask, write_tracks
 from inference.models.folder import save_model_folder
@@ -33,15 +33,7 @@ DATASET = "Fluo-N2DH-SIM+"
 FRAMES = 8  # of the sample's 40: enough to track, quick to run
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("gen", REPO / "scripts/generate_run_scripts.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _generator()
+gen = load_generator()
 
 
 def _env(tmp: Path, path: str | None = None) -> dict[str, str]:
