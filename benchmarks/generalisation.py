@@ -33,12 +33,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from laptrack_ctc import laptrack_sequence  # noqa: E402
-from tracking import cut_sequence  # noqa: E402
+from tracking import cut_sequence, timed_scores  # noqa: E402
 
 from inference.cells.features import frame_features  # noqa: E402
 from inference.ctc_rules import count_divisions, validate_result  # noqa: E402
 from inference.io import open_images, open_masks, read_tracks  # noqa: E402
-from inference.measures import evaluate  # noqa: E402
 from inference.models.tracker import Tracker  # noqa: E402
 from inference.pipeline import run_sequence, track_masks  # noqa: E402
 from inference.report.build import write_report  # noqa: E402
@@ -84,36 +83,34 @@ def sequence_cell_size(data: Path, tracker: Tracker, frames: int = 8) -> float:
 def score_ours(data: Path, model: Path, out: Path) -> dict:
     """Our tracker `model` on data/01's GT masks: the CTC measures and frames per second."""
     images = open_images(data / "01")
-    start = time.perf_counter()
-    track_masks(images, data / "01_GT" / "TRA", model, out, overwrite=True)
-    seconds = time.perf_counter() - start
-    return {**evaluate(out, data / "01_GT", MEASURES), "fps": len(images) / seconds}
+
+    def link() -> None:
+        track_masks(images, data / "01_GT" / "TRA", model, out, overwrite=True)
+
+    return timed_scores(link, out, data / "01_GT", len(images), MEASURES)
 
 
 def score_laptrack(data: Path, general: Tracker, out: Path) -> dict:
     """LapTrack on the same masks, its cutoffs the generalist's radii in this sequence's px."""
     factor = sequence_cell_size(data, general) / general.spec.cell_diameter
-    images = open_images(data / "01")
-    start = time.perf_counter()
-    laptrack_sequence(
-        images,
-        open_masks(data / "01_GT" / "TRA"),
-        general.spec.radius * factor,
-        general.spec.radius_gap * factor,
-        out,
-        general.spec.spacing,
-    )
-    seconds = time.perf_counter() - start
-    return {**evaluate(out, data / "01_GT", MEASURES), "fps": len(images) / seconds}
+    images, spec = open_images(data / "01"), general.spec
+
+    def laptrack() -> None:
+        masks = open_masks(data / "01_GT" / "TRA")
+        radius, gap = spec.radius * factor, spec.radius_gap * factor
+        laptrack_sequence(images, masks, radius, gap, out, spec.spacing)
+
+    return timed_scores(laptrack, out, data / "01_GT", len(images), MEASURES)
 
 
 def score_pipeline(data: Path, model: Path, out: Path) -> dict:
     """The whole pipeline of `model` (its segmenter, then its tracker) on data/01."""
     images = open_images(data / "01")
-    start = time.perf_counter()
-    run_sequence(images, model, out, overwrite=True)
-    seconds = time.perf_counter() - start
-    return {**evaluate(out, data / "01_GT", MEASURES), "fps": len(images) / seconds}
+
+    def run() -> None:
+        run_sequence(images, model, out, overwrite=True)
+
+    return timed_scores(run, out, data / "01_GT", len(images), MEASURES)
 
 
 def benchmark_seg(data: Path, own: str | None, work: Path) -> list[dict]:

@@ -25,6 +25,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,8 +92,15 @@ def cut_sequence(dataset: Path, seq: str, start: int, stop: int, out: Path) -> P
     return out
 
 
-def _row(name: str, scores: dict, frames: int, seconds: float) -> dict:
-    return {"method": name, **scores, "fps": frames / seconds}
+def timed_scores(
+    job: Callable[[], object], out: Path, gt: Path, frames: int, measures: list[str]
+) -> dict:
+    """Run `job` (which writes the result `out`), then the CTC `measures` of `out` against
+    `gt` and the frames per second the job ran at."""
+    start = time.perf_counter()
+    job()
+    seconds = time.perf_counter() - start
+    return {**evaluate(out, gt, measures), "fps": frames / seconds}
 
 
 def edge_accuracy(data: Path, tracker: Tracker) -> float | None:
@@ -120,37 +128,20 @@ def compare(
     """Both trackers on `masks_dir` (frames of data/01); scores against data/01_GT."""
     images = open_images(data / "01")
     masks = open_masks(masks_dir)
-    rows = []
-    start = time.perf_counter()
-    track_masks(images, masks, tracker, work / f"ours_{label}", overwrite=True)
-    seconds = time.perf_counter() - start
-    rows.append(
-        _row(
-            f"gnntrack ({label})",
-            evaluate(work / f"ours_{label}", data / "01_GT", measures),
-            len(images),
-            seconds,
-        )
-    )
-    start = time.perf_counter()
-    laptrack_sequence(
-        images,
-        masks,
-        tracker.spec.radius,
-        tracker.spec.radius_gap,
-        work / f"lap_{label}",
-        tracker.spec.spacing,
-    )
-    seconds = time.perf_counter() - start
-    rows.append(
-        _row(
-            f"LapTrack ({label})",
-            evaluate(work / f"lap_{label}", data / "01_GT", measures),
-            len(images),
-            seconds,
-        )
-    )
-    return rows
+    ours, lap = work / f"ours_{label}", work / f"lap_{label}"
+    spec = tracker.spec
+
+    def link() -> None:
+        track_masks(images, masks, tracker, ours, overwrite=True)
+
+    def laptrack() -> None:
+        laptrack_sequence(images, masks, spec.radius, spec.radius_gap, lap, spec.spacing)
+
+    gt, n = data / "01_GT", len(images)
+    return [
+        {"method": f"gnntrack ({label})", **timed_scores(link, ours, gt, n, measures)},
+        {"method": f"LapTrack ({label})", **timed_scores(laptrack, lap, gt, n, measures)},
+    ]
 
 
 def error_rates(rate: float) -> ErrorRates:
