@@ -84,7 +84,7 @@ class Cluster:
         if self.alive("slurmctld"):
             for job in self._active_jobs():
                 self.run("scancel", job, check=False)
-            deadline = time.monotonic() + 30  # KillWait and slurmstepd's own clean-up
+            deadline = time.monotonic() + 45  # KillWait and slurmstepd's own clean-up
             while self._active_jobs() and time.monotonic() < deadline:
                 time.sleep(0.5)
         pids = self.pids()
@@ -211,7 +211,8 @@ MpiDefault=none
 ReturnToService=2
 # ended jobs stay visible to squeue and scontrol for the whole test (no sacct here)
 MinJobAge=900
-KillWait=5
+# SLURM's default: a cancelled job has time to remove its unfinished output
+KillWait=30
 NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN
 PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """

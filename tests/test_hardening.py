@@ -315,6 +315,23 @@ def test_sigterm_cleans_up_like_ctrl_c(long_run):
     assert "Traceback" not in stderr
 
 
+def test_repeated_sigterm_still_cleans_up(long_run):
+    """scancel and the run script's own trap both send SIGTERM: a second one arriving during
+    the clean-up must not interrupt it (CI once found a cancelled job's temporary folder)."""
+    ds = long_run["ds"]
+    proc = _start_run(ds, long_run["params"])
+    _wait_for_partial_result(ds, proc)
+    deadline = time.monotonic() + 3
+    while proc.poll() is None and time.monotonic() < deadline:
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.001)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert sorted(p.name for p in ds.iterdir()) == ["01", "01_GT", "01_RES"]
+    assert (ds / "01_RES/res_track.txt").read_text() == "earlier\n"
+    assert "Traceback" not in stderr
+
+
 def test_a_killed_runs_leftovers_are_removed_by_the_next_run(long_run):
     ds = long_run["ds"]
     proc = _start_run(ds, long_run["params"])

@@ -158,6 +158,16 @@ def _cancel_mid_run(
     pytest.fail(f"{dataset}/{seq} was never seen writing\n{log.read_text()}\n{cluster.logs()}")
 
 
+def _wait_until_ended(cluster: slurm_cluster.Cluster, job: str) -> None:
+    """Wait until `job` is no longer pending, running or completing (its processes gone)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not cluster.run("squeue", "-h", "-j", job, "-t", "PD,R,CG", check=False).stdout.strip():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"job {job} still runs a minute after it ended\n{cluster.logs()}")
+
+
 def _state(cluster: slurm_cluster.Cluster, job: str) -> dict[str, str]:
     """`scontrol show job`'s fields of one job (MinJobAge keeps ended jobs there)."""
     out = cluster.run("scontrol", "show", "job", "-o", job).stdout
@@ -239,6 +249,7 @@ def test_workflow_runs_on_slurm_and_resumes_after_a_failure_and_a_cancel(cluster
             run.kill()
     out = log.read_text()
     assert run.returncode != 0, out
+    _wait_until_ended(cluster, cancelled)  # SLURM says CANCELLED while the job cleans up
     ids = SUBMITTED.findall(out)
     assert len(ids) == len(set(ids)) == 6, out
     with capsys.disabled():  # in the test run's own log, not only on failure

@@ -69,6 +69,9 @@ class Terminated(SystemExit):
 @contextmanager
 def _sigterm_as_exit():
     def stop(signum, frame):
+        # Once: a cluster's scancel and a run script's own trap may both send SIGTERM, and a
+        # second one raised inside the clean-up would leave the temporary output behind.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         click.echo("Error: terminated (SIGTERM); unfinished output removed", err=True)
         raise Terminated(128 + signal.SIGTERM)
 
@@ -80,7 +83,8 @@ def _sigterm_as_exit():
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if signal.getsignal(signal.SIGTERM) is stop:  # else terminated: stay deaf to more
+            signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
