@@ -173,3 +173,19 @@ def test_own_model_is_preferred_and_gnntrack_params_chooses(sequences, tmp_path)
     )
     assert result.returncode == 0, result.stderr
     assert "GNNTRACK_PARAMS" in result.stderr and "generalist" not in result.stderr
+
+
+MSC = REPO.parent / "shared/ctc/Fluo-C2DL-MSC/01"
+
+
+@pytest.mark.skipif(not MSC.is_dir(), reason="needs ../shared/ctc/Fluo-C2DL-MSC (real frames)")
+def test_general_2d_keeps_its_scale_on_msc_where_it_finds_texture_not_cells(capsys):
+    """general-2d cuts MSC's large flat cells into pieces of one size on its grid; the scale
+    adaptation once chased them up to 3.4 (1,160 pieces a frame): it must see that and stop."""
+    from inference.io import open_images
+    from inference.segmentation.segmenter import adapt_scale
+
+    segmenter = Segmenter.from_folder(GENERAL[2] / "seg")
+    images = open_images(MSC)
+    assert adapt_scale(images, segmenter) == 1.0
+    assert "their size follows the scale, not the cells" in capsys.readouterr().err

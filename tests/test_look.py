@@ -274,6 +274,32 @@ def test_scale_adapts_to_smaller_cells_and_stays_on_the_models_own(one_torch_thr
     assert adapt_scale_to(small, fixed) == 1.0  # no recorded diameter: no adaptation
 
 
+class _Texture(Segmenter):
+    """Finds pieces of one size on the network's grid (16 px) at any scale: texture, not
+    cells, as a 2D model does on cells unlike its training data (MSC under general-2d)."""
+
+    def labels(self, context: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        side = max(round(16 / self.scale), 1)
+        rows, cols = np.indices(shape) // side
+        return (rows * (shape[1] // side + 1) + cols + 1).astype(np.int32)
+
+
+def test_scale_stays_where_the_objects_size_follows_the_scale(capsys):
+    from dataclasses import fields
+
+    from inference.segmentation.segmenter import adapt_scale_to
+
+    base = Segmenter.from_folder(SIM_MODEL)
+    texture = _Texture(**{f.name: getattr(base, f.name) for f in fields(base)})
+    frames = [np.zeros((96, 96), np.float32)] * 2
+    assert adapt_scale_to(frames, texture, "tex") == base.scale  # not 48 / 18 = 2.7, then 7
+    assert texture.postprocess == base.postprocess
+    said = capsys.readouterr().err
+    assert "segmenting at scale 2.6" in said  # it tried, once
+    assert "objects of tex measure 7 px across at scale 2.6" in said
+    assert "their size follows the scale, not the cells" in said
+
+
 def test_segment_says_when_it_adapts_the_scale(tmp_path, one_torch_thread):
     images = open_images(SAMPLE / "01")
     seq = _sequence(tmp_path / "DS" / "01", [rescale(images.read(t), 0.6) for t in range(3)])

@@ -199,35 +199,56 @@ def adapt_scale_to(
     the frames are segmented, the cells' median diameter compared with the training
     frames' (`cell_diameter`), and the network's resolution changed by their ratio when it
     is off by more than `tolerance` (twice at most, as the first masks were made at the
-    wrong size). Models without a recorded diameter keep their scale.
+    wrong size). Real cells keep their size in frame pixels at any scale, so a rescale
+    must bring them a quarter of the way nearer the trained size at least; where it does
+    not (objects of one size on the network's grid whatever the scale: texture cut into
+    pieces, not cells) the trained scale is kept and the log says so. Models without a
+    recorded diameter keep their scale.
     """
     if segmenter.cell_diameter is None or not segmenter.adapt_scale or not frames:
         return segmenter.scale
     trained, post = segmenter.scale, segmenter.postprocess
+    name = name or "the sequence"
+    wanted = segmenter.cell_diameter * trained  # training cells' width on the network's grid
+    previous: float | None = None  # |log| of the last mismatch, on the network's grid
     for _ in range(2):
-        masks = [
-            segmenter.labels([segmenter.normalize(f)] * (segmenter.context_frames + 1), f.shape)
-            for f in frames
-        ]
-        measured = median_diameter(masks)
+        measured = _measured_diameter(frames, segmenter)
         if measured is None:
             break
+        mismatch = abs(np.log(measured * segmenter.scale / wanted))
+        if previous is not None and mismatch > 0.75 * previous:
+            click.echo(
+                f"warning: objects of {name} measure {measured:.0f} px across at scale "
+                f"{segmenter.scale:.3g}: their size follows the scale, not the cells (is this "
+                f"the model's kind of data?); segmenting at the trained scale {trained:g}",
+                err=True,
+            )
+            segmenter.scale, segmenter.postprocess = trained, post
+            break
+        previous = mismatch
         # the network saw training cells cell_diameter * trained px wide; these (measured
         # in frame px, whatever the scale) reach that width at scale `target`
-        target = float(
-            np.clip(trained * segmenter.cell_diameter / measured, trained / 4, trained * 4)
-        )
+        target = float(np.clip(wanted / measured, trained / 4, trained * 4))
         if 1 / tolerance <= target / segmenter.scale <= tolerance:
             break
         segmenter.scale = target
         segmenter.postprocess = sized_postprocess(post, trained / segmenter.scale)
         click.echo(
-            f"cells of {name or 'the sequence'} measure {measured:.0f} px across, the "
+            f"cells of {name} measure {measured:.0f} px across, the "
             f"model's {segmenter.cell_diameter:.0f} px: segmenting at scale "
             f"{segmenter.scale:.3g} (trained at {trained:g})",
             err=True,
         )
     return segmenter.scale
+
+
+def _measured_diameter(frames: list[np.ndarray], segmenter: Segmenter) -> float | None:
+    """Median diameter (frame px) of the cells `segmenter` finds in `frames` as it is set."""
+    masks = [
+        segmenter.labels([segmenter.normalize(f)] * (segmenter.context_frames + 1), f.shape)
+        for f in frames
+    ]
+    return median_diameter(masks)
 
 
 def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[np.ndarray]:
