@@ -275,34 +275,28 @@ def test_scale_adapts_to_smaller_cells_and_stays_on_the_models_own(one_torch_thr
 
 
 class _Texture(Segmenter):
-    """Finds square pieces 16 px wide on the network's grid at scale 1, `follow` of the way
-    to one size on that grid at any scale (1: pieces of the grid, 0: real cells): texture,
-    as a 2D model finds on cells unlike its training data (MSC under general-2d)."""
-
-    follow: float = 1.0
+    """Finds pieces of one size on the network's grid (16 px) at any scale: texture, not
+    cells, as a 2D model does on cells unlike its training data (MSC under general-2d)."""
 
     def labels(self, context: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
-        side = max(round(16 / self.scale**self.follow), 1)
+        side = max(round(16 / self.scale), 1)
         rows, cols = np.indices(shape) // side
         return (rows * (shape[1] // side + 1) + cols + 1).astype(np.int32)
 
 
-@pytest.mark.parametrize("follow", [1.0, 0.6])
-def test_scale_stays_where_the_objects_size_follows_the_scale(follow, capsys):
+def test_scale_stays_where_the_objects_size_follows_the_scale(capsys):
     from dataclasses import fields
 
     from inference.segmentation.segmenter import adapt_scale_to
 
     base = Segmenter.from_folder(SIM_MODEL)
     texture = _Texture(**{f.name: getattr(base, f.name) for f in fields(base)})
-    texture.follow = follow
     frames = [np.zeros((96, 96), np.float32)] * 2
-    # not 48 / 18 = 2.7, then further: the pieces shrink as the scale grows
-    assert adapt_scale_to(frames, texture, "tex") == base.scale
+    assert adapt_scale_to(frames, texture, "tex") == base.scale  # not 48 / 18 = 2.7, then 7
     assert texture.postprocess == base.postprocess
     said = capsys.readouterr().err
     assert "segmenting at scale 2.6" in said  # it tried, once
-    assert "objects of tex measure" in said and "at scale 2.6" in said
+    assert "objects of tex measure 7 px across at scale 2.6" in said
     assert "their size follows the scale, not the cells" in said
 
 

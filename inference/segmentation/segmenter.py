@@ -200,25 +200,23 @@ def adapt_scale_to(
     frames' (`cell_diameter`), and the network's resolution changed by their ratio when it
     is off by more than `tolerance` (twice at most, as the first masks were made at the
     wrong size). Real cells keep their size in frame pixels at any scale, so a rescale
-    must bring them a quarter of the way nearer the trained size at least without their
-    frame-pixel size following the scale; where it does not (objects of one size on the
-    network's grid whatever the scale: texture cut into pieces, not cells) the trained
-    scale is kept and the log says so. Models without a recorded diameter keep their scale.
+    must bring them a quarter of the way nearer the trained size at least; where it does
+    not (objects of one size on the network's grid whatever the scale: texture cut into
+    pieces, not cells) the trained scale is kept and the log says so. Models without a
+    recorded diameter keep their scale.
     """
     if segmenter.cell_diameter is None or not segmenter.adapt_scale or not frames:
         return segmenter.scale
     trained, post = segmenter.scale, segmenter.postprocess
     name = name or "the sequence"
     wanted = segmenter.cell_diameter * trained  # training cells' width on the network's grid
-    previous: tuple[float, float, float] | None = None  # the last scale, size, mismatch
+    previous: float | None = None  # |log| of the last mismatch, on the network's grid
     for _ in range(2):
         measured = _measured_diameter(frames, segmenter)
         if measured is None:
             break
         mismatch = abs(np.log(measured * segmenter.scale / wanted))
-        if previous is not None and _follows_the_scale(
-            previous, segmenter.scale, measured, mismatch
-        ):
+        if previous is not None and mismatch > 0.75 * previous:
             click.echo(
                 f"warning: objects of {name} measure {measured:.0f} px across at scale "
                 f"{segmenter.scale:.3g}: their size follows the scale, not the cells (is this "
@@ -227,7 +225,7 @@ def adapt_scale_to(
             )
             segmenter.scale, segmenter.postprocess = trained, post
             break
-        previous = (segmenter.scale, measured, mismatch)
+        previous = mismatch
         # the network saw training cells cell_diameter * trained px wide; these (measured
         # in frame px, whatever the scale) reach that width at scale `target`
         target = float(np.clip(wanted / measured, trained / 4, trained * 4))
@@ -242,19 +240,6 @@ def adapt_scale_to(
             err=True,
         )
     return segmenter.scale
-
-
-def _follows_the_scale(
-    previous: tuple[float, float, float], scale: float, measured: float, mismatch: float
-) -> bool:
-    """Whether objects that measure `measured` px at `scale` (mismatch `mismatch` with the
-    trained size), after `previous` (scale, size, mismatch) before the rescale, are pieces
-    of one size on the network's grid rather than cells: the mismatch did not shrink by a
-    quarter, or their size in frame px went more than a quarter of the way (in log) to
-    following the scale, as such pieces do (cells keep their size at any scale)."""
-    before, size, earlier = previous
-    following = -np.log(measured / size) / np.log(scale / before)  # 0: cells, 1: grid
-    return bool(mismatch > 0.75 * earlier or following > 0.25)
 
 
 def _measured_diameter(frames: list[np.ndarray], segmenter: Segmenter) -> float | None:
