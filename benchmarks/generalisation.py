@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from laptrack_ctc import laptrack_sequence  # noqa: E402
-from tracking import cut_sequence, timed_scores  # noqa: E402
+from tracking import timed_scores  # noqa: E402
 
 from inference.cells.features import frame_features  # noqa: E402
 from inference.ctc_rules import count_divisions, validate_result  # noqa: E402
@@ -43,6 +43,7 @@ from inference.pipeline import run_sequence, track_masks  # noqa: E402
 from inference.report.build import write_report  # noqa: E402
 from inference.report.overlay_movie import MovieOptions  # noqa: E402
 from inference.tracking.graph import cell_size  # noqa: E402
+from training.cut_sequence import cut_sequence  # noqa: E402
 from training.simulator import get_preset, simulate  # noqa: E402
 
 CTC = ROOT.parent / "shared" / "ctc"

@@ -36,20 +36,15 @@ from laptrack_ctc import laptrack_sequence  # noqa: E402
 
 from inference.errors import CTCError  # noqa: E402
 from inference.io import (  # noqa: E402
-    Track,
-    frame_name,
     open_images,
     open_masks,
-    read_tracks,
-    write_mask,
-    write_tiff,
-    write_tracks,
 )
 from inference.measures import evaluate  # noqa: E402
 from inference.models.tracker import Tracker  # noqa: E402
 from inference.pipeline import segment_images, track_masks  # noqa: E402
 from inference.segmentation.segmenter import Segmenter  # noqa: E402
-from training.mask_errors import ErrorRates, Injected, inject_sequence  # noqa: E402
+from training.cut_sequence import cut_sequence  # noqa: E402
+from training.mask_errors import Injected, error_rates, inject_sequence  # noqa: E402
 from training.tracked import tracked_frames  # noqa: E402
 from training.tracker.fit_tracker import evaluate_edges  # noqa: E402
 from training.tracker.window_graphs import embed_frames, labelled_window, window_starts  # noqa: E402
@@ -59,37 +54,6 @@ MEASURES = ["TRA", "DET", "LNK", "BC(0)", "CT"]
 COLUMNS = ["edge acc.", *MEASURES]
 #: Measured on damaged masks: BIO(0) too, and BC(0)'s false and true divisions.
 ERROR_MEASURES = [*MEASURES, "BIO(0)"]
-#: The issue's mix of errors per unit of rate: cut, missed, merged, spurious.
-ERROR_MIX = {"cut": 1.0, "drop": 0.6, "merge": 0.2, "add": 0.2}
-
-
-def cut_sequence(dataset: Path, seq: str, start: int, stop: int, out: Path) -> Path:
-    """Frames start..stop-1 of dataset/seq with their TRA ground truth, as a new dataset."""
-    images = open_images(dataset / seq)
-    tra = open_masks(dataset / f"{seq}_GT" / "TRA", "man_track")
-    stop = min(stop, len(images))
-    n = stop - start
-    (out / "01").mkdir(parents=True)
-    (out / "01_GT" / "TRA").mkdir(parents=True)
-    for k, t in enumerate(range(start, stop)):
-        write_tiff(out / "01" / frame_name("t", k, n), images.read(t))
-        write_mask(out / "01_GT" / "TRA" / frame_name("man_track", k, n), tra.read(t))
-    kept = {}
-    for track in read_tracks(dataset / f"{seq}_GT" / "TRA" / "man_track.txt"):
-        if track.end < start or track.begin >= stop:
-            continue
-        kept[track.label] = track
-    tracks = [
-        Track(
-            t.label,
-            max(t.begin, start) - start,
-            min(t.end, stop - 1) - start,
-            t.parent if t.parent in kept and t.begin >= start else 0,
-        )
-        for t in kept.values()
-    ]
-    write_tracks(out / "01_GT" / "TRA" / "man_track.txt", tracks)
-    return out
 
 
 def timed_scores(
@@ -142,11 +106,6 @@ def compare(
         {"method": f"gnntrack ({label})", **timed_scores(link, ours, gt, n, measures)},
         {"method": f"LapTrack ({label})", **timed_scores(laptrack, lap, gt, n, measures)},
     ]
-
-
-def error_rates(rate: float) -> ErrorRates:
-    """The issue's mix scaled by `rate` (0.05: 5% cut, 3% missed, 1% merged, 1% spurious)."""
-    return ErrorRates(**{kind: share * rate for kind, share in ERROR_MIX.items()})
 
 
 def _injected_text(report: list[Injected]) -> str:

@@ -5,7 +5,6 @@ Linking-only on the GT masks, scored by py-ctcmetrics against the targets of iss
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,8 @@ DATASET = ROOT.parent / "shared" / "ctc" / "Fluo-N2DH-SIM+"
 PARAMS = ROOT / "parameters" / "Fluo-N2DH-SIM+"
 if not DATASET.is_dir() or not (PARAMS / "tracker").is_dir():
     pytest.skip("needs ../shared/ctc/Fluo-N2DH-SIM+ and the shipped model", allow_module_level=True)
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tracking import cut_sequence  # noqa: E402
+from training.cut_sequence import cut_sequence  # noqa: E402
 
 pytestmark = [pytest.mark.realdata, pytest.mark.usefixtures("one_torch_thread")]
 
