@@ -209,4 +209,20 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_two_cells_merged_for_one_frame_stay_two_tracks_and_get_their_pixels_back",
         ),
     ),
+    Mutation(
+        "rejected-division-kept-parent",
+        "a division the division model rejects keeps its second daughter's parent: the "
+        "division is half undone, the neighbour still a daughter",
+        "inference/tracking/repair.py",
+        (
+            (
+                "            if parent in self.removed or track.label in self.unparented:",
+                "            if parent in self.removed:",
+            ),
+        ),
+        (
+            "tests/test_division.py::"
+            "test_repairs_undo_the_division_the_model_rejects_and_keep_the_mitosis",
+        ),
+    ),
 )

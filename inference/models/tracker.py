@@ -26,6 +26,7 @@ from inference.config import (
     text,
 )
 from inference.errors import CTCError
+from inference.models.division import DivisionModel
 from inference.models.embedding import Embedder
 from inference.models.folder import (
     CONFIG_NAME,
@@ -94,6 +95,7 @@ class Tracker:
     solver: SolverParams
     window: int = WindowParams.frames
     stride: int = WindowParams.stride
+    division: DivisionModel | None = None  # a `division/` folder beside `tracker/`, if any
 
     def __post_init__(self) -> None:
         try:
@@ -107,7 +109,8 @@ class Tracker:
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> Tracker:
-        """Load `parameters/<Dataset>` (with tracker/ and embedding/) or a tracker folder."""
+        """Load `parameters/<Dataset>` (with tracker/ and embedding/, and division/ where
+        there is one) or a tracker folder."""
         folder = Path(folder)
         tracker_dir = folder / "tracker" if (folder / "tracker").is_dir() else folder
         raw, state = load_model_folder(tracker_dir, MODEL_KIND)
@@ -129,7 +132,9 @@ class Tracker:
                 )
             embedder = Embedder.from_folder(embedding_dir)
         window = config.window
-        return cls(spec, gnn, embedder, config.solver, window.frames, window.stride)
+        division_dir = tracker_dir.parent / "division"
+        division = DivisionModel.from_folder(division_dir) if division_dir.is_dir() else None
+        return cls(spec, gnn, embedder, config.solver, window.frames, window.stride, division)
 
     def config(self) -> dict[str, Any]:
         """Architecture, graph, solver and window settings, as stored in config.json."""

@@ -71,6 +71,15 @@ frame before the merge), files each new track when it appears and judges it once
    (the mother's track runs on into them, and divides a frame late), a merge in the last
    frames (it never parts), a merged object that the solver gives a new track, or one
    that parts without a division (a new track or a gap link for the second cell).
+5. Divisions vetted (`vet_divisions`, where the model folder has a `division/` model): a
+   division that none of the repairs above undid is scored by the division model
+   (`inference.models.division`, a logistic regression over `division_features`: e.g. how
+   long a border the daughters share and whether they part over the next frames); below
+   its threshold it is undone: the daughter nearer the mother's own size (her median over
+   the held frames before) continues her track, the other starts a track of its own (no
+   parent). Unlike a cut piece that lives `short_frames` frames, a piece that persists is
+   not joined to its sister: it stays a cell of its own, which the CTC counts as one
+   false detection rather than as a false division and a broken track.
 
 On perfect masks these patterns are rare (daughters persist, cells appear at the border,
 a mother was one cell);
@@ -90,11 +99,13 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
+from inference.cells.division_features import division_features
 from inference.cells.features import apply_lut
 from inference.config import flag, integer, number, setting
 from inference.io import Track
 
 if TYPE_CHECKING:  # lineage imports the solver, whose config holds RepairParams
+    from inference.models.division import DivisionModel
     from inference.tracking.lineage import LineageBuilder
 
 #: A hook of `track_stream`: a frame's cell table and its cells' track labels.
@@ -127,6 +138,9 @@ class RepairParams:
     # ... and is at least this fraction of their summed area (one of them alone: at most 2/3
     # for cells of a size within 2x)
     merge_area: float = setting(number(0), 0.8)
+    # ask the tracker's division model (a `division/` folder beside `tracker/`, if there is
+    # one) about every division the repairs above leave standing
+    vet_divisions: bool = setting(flag(), True)
 
 
 @dataclass
@@ -144,9 +158,16 @@ class Repairs:
     `tracks` is the repaired lineage once the last mask has passed.
     """
 
-    def __init__(self, lineage: LineageBuilder, params: RepairParams, n_frames: int) -> None:
+    def __init__(
+        self,
+        lineage: LineageBuilder,
+        params: RepairParams,
+        n_frames: int,
+        division: DivisionModel | None = None,
+    ) -> None:
         self.lineage = lineage
         self.params = params
+        self.division = division if params.vet_divisions else None
         self.n_frames = n_frames
         # a division is judged `short_frames` + 1 frames after its birth; a merge it ends
         # began up to `short_frames` frames before it, the frame before that is needed too
@@ -161,8 +182,13 @@ class Repairs:
         self.gaps: list[tuple[int, int, int]] = []  # (frame after the gap, parent, child)
         self.divisions: list[tuple[int, int, int, int]] = []  # (frame, mother, d1, d2)
         self.orphans: list[tuple[int, int]] = []  # (frame, label)
+        self.unparented: set[int] = set()  # daughters of a division undone by the model
         self.enabled = (
-            params.fill_gaps or params.merge_cuts or params.drop_spurious or params.split_merges
+            params.fill_gaps
+            or params.merge_cuts
+            or params.drop_spurious
+            or params.split_merges
+            or self.division is not None
         )
         self.observer: Observer | None = None
         self.observed: deque[tuple[pd.DataFrame, np.ndarray]] = deque()
@@ -234,7 +260,9 @@ class Repairs:
                 continue
             begin, end = span[track.label]
             parent = self.find(track.parent) if track.parent else 0
-            out.append(Track(track.label, begin, end, 0 if parent in self.removed else parent))
+            if parent in self.removed or track.label in self.unparented:
+                parent = 0
+            out.append(Track(track.label, begin, end, parent))
         return out
 
     def find(self, label: int) -> int:
@@ -424,8 +452,10 @@ class Repairs:
                 waiting.append(division)
             elif self.params.split_merges and self._split_merge(*division):
                 continue
-            elif self.params.merge_cuts:
-                self._judge_division(*division)
+            elif self.params.merge_cuts and self._judge_division(*division):
+                continue
+            elif self.division is not None:
+                self._vet_division(*division)
         self.divisions = waiting
         waiting_orphans = []
         for frame, label in self.orphans:
@@ -447,10 +477,11 @@ class Repairs:
             and not self.children.get(label)
         )
 
-    def _judge_division(self, frame: int, mother: int, first: int, second: int) -> None:
+    def _judge_division(self, frame: int, mother: int, first: int, second: int) -> bool:
+        """Undo the division if a daughter is a cut piece or a blob; whether it did."""
         before, mask = self._held(frame - 1), self._held(frame)
         if before is None or mask is None:
-            return
+            return False
         for piece, sister in ((first, second), (second, first)):
             if self._short(piece):
                 target = self._target(piece)
@@ -476,7 +507,33 @@ class Repairs:
             else:
                 self._merge(piece, target)
             self._merge(sister, mother)  # no division: the sister continues the mother
+            return True
+        return False
+
+    def _vet_division(self, frame: int, mother: int, first: int, second: int) -> None:
+        """Undo a division the division model finds unlike a mitosis: the daughter nearer
+        the mother's own size continues her track, the other starts a track of its own."""
+        labels = mother, first, second = tuple(self.find(x) for x in (mother, first, second))
+        if len(set(labels)) < 3 or self.removed.intersection(labels) or self.division is None:
             return
+        features = division_features(self._held, frame, mother, first, second)
+        if features is None:
+            return
+        if self.division.probability(features)[0] >= self.division.threshold:
+            return
+        sizes = [
+            int((m == mother).sum())
+            for t in range(frame - 1, frame - 4, -1)
+            if (m := self._held(t)) is not None
+        ]
+        own = float(np.median([s for s in sizes if s])) if any(sizes) else 1.0
+        now = self._held(frame)
+        if now is None:
+            return
+        first_off, second_off = (abs(np.log((now == d).sum() / own)) for d in (first, second))
+        keep, other = (first, second) if first_off <= second_off else (second, first)
+        self._merge(keep, mother)
+        self.unparented.add(other)
 
     def _at_end(self, label: int) -> bool:
         """`label`'s track reaches the last frame, born within `short_frames` of it."""

@@ -259,7 +259,7 @@ def track_sequence(
         prefetch = tracker.stride if from_files and _cores() >= 2 else 0
     lineage = LineageBuilder()
     n = len(images)
-    repairs = Repairs(lineage, tracker.solver.repair, n)
+    repairs = Repairs(lineage, tracker.solver.repair, n, tracker.division)
     observers = [o for o in (observe, features_csv and _FeatureWriter(features_csv)) if o]
     threads = 1 if from_files and "OMP_NUM_THREADS" not in os.environ else None
     with _torch_threads(threads):
