@@ -128,6 +128,27 @@ def test_a_cell_cut_for_one_frame_stays_one_track_without_a_division(
     assert scores["DET"] == 1.0 and scores["CT"] == plain["CT"], scores
 
 
+def _cut_with_gap(mask: np.ndarray, label: int) -> None:
+    """`label` cut in two through its centre, a 2-pixel gap of background between the pieces
+    (a segmenter's thin false boundary): no border joins them."""
+    new = int(mask.max()) + 1
+    assert cut_cell(mask, label, new, _rng())
+    near_new = ndi.binary_dilation(mask == new)
+    near_old = ndi.binary_dilation(mask == label)
+    mask[((mask == label) & near_new) | ((mask == new) & near_old)] = 0
+
+
+def test_a_cell_cut_with_a_gap_for_one_frame_stays_one_track(scenario, tracker, tmp_path):
+    label = _plain_track(scenario)
+    masks = _damaged(scenario, tmp_path / "cut", lambda m: _cut_with_gap(m, label))
+    cut = read_tiff(masks / f"mask{ERROR_FRAME:03d}.tif")
+    plain, scores = _divisions_as_on_clean_masks(scenario, masks, tracker, tmp_path)
+    res = read_tiff(tmp_path / "res" / f"mask{ERROR_FRAME:03d}.tif")
+    pieces = np.unique(res[(cut == label) | (cut == cut.max())])
+    assert len(pieces) == 1 and pieces[0] > 0  # both pieces written as the one cell
+    assert scores["DET"] == 1.0 and scores["CT"] == plain["CT"], scores
+
+
 def _plain_pair(scenario: Scenario, beside_division: bool) -> tuple[int, int, int]:
     """Two plain tracks (`_plain_track`'s kind, border aside) less than 8 px apart in
     ERROR_FRAME, and the gap between them in pixels: the nearest two, or with
