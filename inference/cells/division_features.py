@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from inference.cells.borders import centroid, neighbour_pairs
+
 #: What `division_features` measures, in order (a model folder records them; loading checks).
 FEATURES = (
     "daughters_over_mother",  # summed daughter size at t over the mother's at t-1
@@ -102,24 +104,11 @@ def _diameter(size: int, ndim: int) -> float:
 
 
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
-    ca = np.array([c.mean() for c in np.nonzero(a)])
-    cb = np.array([c.mean() for c in np.nonzero(b)])
-    return float(np.linalg.norm(ca - cb))
+    return float(np.linalg.norm(centroid(a) - centroid(b)))
 
 
 def _contact(mask: np.ndarray, a: int, b: int, smaller: int) -> float:
     """Face-adjacent pixel pairs with `a` on one side and `b` on the other, over the
     `smaller` cell's size to the power 1 - 1/ndim (its side: a cut's border is about 2)."""
-    cells = mask == a
-    where = np.nonzero(cells)
-    box = tuple(
-        slice(max(0, int(w.min()) - 1), min(size, int(w.max()) + 2))
-        for w, size in zip(where, mask.shape, strict=True)
-    )
-    region = mask[box]
-    pairs = 0
-    for axis in range(mask.ndim):
-        r = np.moveaxis(region, axis, 0)
-        lo, hi = r[:-1], r[1:]
-        pairs += int(((lo == a) & (hi == b)).sum() + ((lo == b) & (hi == a)).sum())
-    return pairs / smaller ** ((mask.ndim - 1) / mask.ndim)
+    other, _ = neighbour_pairs(mask, a)
+    return int((other == b).sum()) / smaller ** ((mask.ndim - 1) / mask.ndim)

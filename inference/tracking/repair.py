@@ -105,6 +105,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
+from inference.cells.borders import bounding_box, centroid, neighbour_pairs
 from inference.cells.division_features import division_features
 from inference.cells.features import apply_lut
 from inference.config import flag, integer, number, setting
@@ -347,7 +348,7 @@ class Repairs:
         after = mask == self.find(child)
         if not cells.any() or not after.any():
             return
-        shift = np.round((_centroid(after) - _centroid(cells)) / 2).astype(int)
+        shift = np.round((centroid(after) - centroid(cells)) / 2).astype(int)
         moved = _shifted(cells, shift) & (missed == 0)
         if not moved.any():
             return  # no free pixel: the parent/child pair stays
@@ -418,9 +419,9 @@ class Repairs:
         if len({source, *(self.find(d) for d in daughters)}) < 3:
             return False  # a daughter already joined to its sister or the mother
         own, theirs = before == source, before == other
-        c_own, c_other = _centroid(own), _centroid(theirs)
+        c_own, c_other = centroid(own), centroid(theirs)
         mine, yours = daughters
-        c1, c2 = (_centroid(after == self.find(d)) for d in daughters)
+        c1, c2 = (centroid(after == self.find(d)) for d in daughters)
         straight = np.sum((c1 - c_own) ** 2) + np.sum((c2 - c_other) ** 2)
         crossed = np.sum((c2 - c_own) ** 2) + np.sum((c1 - c_other) ** 2)
         if crossed < straight:
@@ -644,7 +645,7 @@ class Repairs:
         cells = mask == label
         if not cells.any():
             return []
-        box = tuple(slice(max(s.start - reach, 0), s.stop + reach) for s in _box(cells))
+        box = tuple(slice(max(s.start - reach, 0), s.stop + reach) for s in bounding_box(cells))
         return [int(v) for v in np.unique(mask[box]) if v and v != label]
 
     def _covered_by(self, piece: int, cell: int) -> bool:
@@ -666,14 +667,10 @@ class Repairs:
         return float(np.median(pooled)) if len(pooled) else 0.0
 
 
-def _centroid(cells: np.ndarray) -> np.ndarray:
-    return np.array([c.mean() for c in np.nonzero(cells)])
-
-
 def _nearer(cells: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """The pixels of `cells` nearer to `first` than to `second` (Euclidean distance to the
     nearest pixel of each, measured in the bounding box of all three)."""
-    box = _box(cells | first | second)
+    box = bounding_box(cells | first | second)
     if not first[box].any() or not second[box].any():
         return np.zeros_like(cells)
     to_first = ndi.distance_transform_edt(~first[box])
@@ -695,36 +692,10 @@ def _shifted(cells: np.ndarray, shift: np.ndarray) -> np.ndarray:
     return out
 
 
-def _box(cells: np.ndarray) -> tuple[slice, ...]:
-    """The bounding box of `cells`, grown by one pixel (projections, not a pixel list)."""
-    box = []
-    for axis, size in enumerate(cells.shape):
-        other = tuple(a for a in range(cells.ndim) if a != axis)
-        where = np.flatnonzero(cells.any(axis=other))
-        box.append(slice(max(0, int(where[0]) - 1), min(size, int(where[-1]) + 2)))
-    return tuple(box)
-
-
-def _neighbour_pairs(mask: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per face-adjacent pixel pair with one side `label`: the label on the other side."""
-    cells = mask == label
-    if not cells.any():
-        return np.zeros(0, mask.dtype), np.zeros(0, bool)
-    region = mask[_box(cells)]
-    others = []
-    for axis in range(mask.ndim):
-        a = np.moveaxis(region, axis, 0)
-        lo, hi = a[:-1], a[1:]
-        others.append(hi[(lo == label) & (hi != label)])
-        others.append(lo[(hi == label) & (lo != label)])
-    other = np.concatenate(others)
-    return other, other > 0
-
-
 def _touching(mask: np.ndarray, label: int) -> tuple[int, int]:
     """The cell `label` shares its longest border with and that border's length in
     face-adjacent pixel pairs; (0, 0) when it touches none."""
-    other, is_cell = _neighbour_pairs(mask, label)
+    other, is_cell = neighbour_pairs(mask, label)
     if not is_cell.any():
         return 0, 0
     values, counts = np.unique(other[is_cell], return_counts=True)
