@@ -6,6 +6,7 @@ Every import statement of a layer's files is read (module level and inside funct
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,48 @@ def _tracked(path: Path) -> bool:
     return not any(
         part.startswith(".") or part in ("build", "dist", "out", "runs") for part in parts
     )
+
+
+def _layout_table() -> str:
+    """The README's layout table: the lines between '## Layout' and the next heading."""
+    text = (REPO / "README.md").read_text()
+    return text.split("## Layout", 1)[1].split("\n## ", 1)[0]
+
+
+def _packages_and_modules(root: str) -> list[str]:
+    """What a reader of `root` sees first: its sub-packages (`name/`) and top-level modules."""
+    found = []
+    for path in sorted((REPO / root).iterdir()):
+        if path.is_dir() and (path / "__init__.py").exists():
+            found.append(path.name + "/")
+        elif path.suffix == ".py" and path.name not in ("__init__.py", "__main__.py"):
+            found.append(path.name)
+    return found
+
+
+@pytest.mark.parametrize("root", ["inference", "training"])
+def test_readme_layout_names_every_package_and_module(root):
+    """The README's layout table matches the tree: a new package or module must be named."""
+    table = _layout_table()
+    assert f"`{root}/`" in table
+    missing = [name for name in _packages_and_modules(root) if f"`{name}`" not in table]
+    assert missing == [], f"README layout table does not name {root}/{missing}"
+
+
+def test_readme_layout_names_every_top_level_folder():
+    table = _layout_table()
+    listed = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    folders = sorted({f.split("/")[0] for f in listed if "/" in f and not f.startswith(".")})
+    assert len(folders) >= 8
+    missing = [f for f in folders if f"`{f}/`" not in table and f"`{f}" not in table]
+    assert missing == [], f"README layout table does not name {missing}"
+
+
+def test_architecture_doc_names_every_inference_package_and_module():
+    """docs/architecture.md's picture has a place for each piece of the pipeline."""
+    doc = (REPO / "docs" / "architecture.md").read_text()
+    names = [n.rstrip("/") for n in _packages_and_modules("inference")]
+    missing = [n for n in names if n.removesuffix(".py") not in doc]
+    assert missing == []
