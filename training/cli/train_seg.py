@@ -8,12 +8,9 @@ from pathlib import Path
 import click
 
 from inference.cli.options import model_option, out_option, overwrite_option
-from inference.errors import CTCError
 from inference.io.atomic import refuse_to_overwrite
-from inference.models.folder import load_model_folder
-from inference.segmentation.segmenter import MODEL_KIND
 from training.cli.tracking_options import frame_span
-from training.segmentation.fit_segmenter import SegTrainConfig, train_segmentation
+from training.segmentation.from_dataset import seg_config, train_on_dataset
 from training.segmentation.samples import load_samples
 
 
@@ -22,43 +19,11 @@ def _frame_range(text: str | None) -> range | None:
     return range(*span) if span is not None else None
 
 
-def _sequence_of(path: Path) -> tuple[Path, str]:
-    """(dataset folder, sequence name) of a sequence folder, or of a dataset's sequence 01."""
-    return (path, "01") if (path / "01").is_dir() else (path.parent, path.name)
-
-
 def _ints(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _initial_weights(folder: Path, cfg: SegTrainConfig) -> dict:
-    """The weights of model `folder`, refused unless it is the network `cfg` would build."""
-    config, state = load_model_folder(folder, MODEL_KIND)
-    wanted = {
-        "ndim": cfg.ndim,
-        "in_channels": cfg.context_frames + 1,
-        "base_channels": cfg.base_channels,
-        "depth": cfg.depth,
-        "pool_z": list(cfg.pool_z) if cfg.pool_z is not None else None,
-    }
-    arch = dict(config.get("architecture", {}))
-    if arch.get("pool_z") is not None:
-        arch["pool_z"] = list(arch["pool_z"])
-    if arch != wanted:
-        raise CTCError(f"--init model is {arch}, this run builds {wanted}", folder)
-    theirs = {"low": 1.0, "high": 99.8, "gamma": 1.0, **config.get("normalization", {})}
-    ours = {"low": 1.0, "high": 99.8, "gamma": 1.0, **cfg.normalization}
-    if theirs != ours:
-        raise CTCError(
-            f"--init model normalises {theirs}, this run {ours}: pass its --gamma", folder
-        )
-    scale = float(config.get("inference", {}).get("scale", 1.0))
-    if scale != cfg.scale:
-        raise CTCError(f"--init model works at --scale {scale}, this run at {cfg.scale}", folder)
-    return state
 
 
 @click.command("train-seg")
@@ -157,17 +122,12 @@ def train_seg(
     post-processing thresholds. Runs on the GPU when there is one.
     """
     refuse_to_overwrite(out, overwrite)
-    val_range = _frame_range(val_frames)
-    train_range = _frame_range(train_frames)
-    patch = _ints(patch)
-    ndim = len(patch)
-    cfg = SegTrainConfig(
-        ndim=ndim,
+    cfg = seg_config(
+        _ints(patch),
+        depth=depth,
+        gamma=gamma,
         context_frames=context_frames,
         base_channels=base_channels,
-        depth=depth,
-        pool_z=(False,) + (True,) * (depth - 1) if ndim == 3 else None,
-        patch=patch,
         batch_size=batch_size,
         iterations=iterations,
         minutes=minutes,
@@ -175,52 +135,19 @@ def train_seg(
         seed=seed,
         scale=scale,
         val_every=val_every,
-        tile=(512,) * 2 if ndim == 2 else (64, 256, 256),
-        margin=(32,) * 2 if ndim == 2 else (8, 32, 32),
-        normalization={"low": 1.0, "high": 99.8, "gamma": gamma},
         looks=looks,
         val_looks=val_looks,
     )
-    init_state = _initial_weights(init_dir, cfg) if init_dir is not None else None
-    everything = load_samples(
-        dataset, seq, context_frames=context_frames, normalization=cfg.normalization
-    )
-    val = [s for s in everything if s.index in val_range]
-    train = [
-        s
-        for s in everything
-        if (s.index in train_range if train_range is not None else s.index not in val_range)
-    ]
-    if not val or not train:
-        raise CTCError(
-            f"need annotated frames for training and validation, got {len(train)} and {len(val)}",
-            dataset,
-        )
-    extra_sequences = [_sequence_of(Path(p)) for p in extra]
-    for other, other_seq in extra_sequences:
-        train += load_samples(
-            other, other_seq, context_frames=context_frames, normalization=cfg.normalization
-        )
-    if train[0].labels.ndim != ndim:
-        raise CTCError(f"--patch is {ndim}D but the data is {train[0].labels.ndim}D", dataset)
-    click.echo(f"training on {len(train)} annotated frames, validating on {len(val)}", err=True)
-    description = {
-        "dataset": Path(dataset).name,
-        "sequence": seq,
-        "train_frames": train_frames,
-        "val_frames": val_frames,
-        "extra": [f"{d.name}/{q}" for d, q in extra_sequences],
-    }
-    if init_dir is not None:
-        description["init"] = Path(init_dir).name
-    config = train_segmentation(
-        train,
-        val,
+    config = train_on_dataset(
+        dataset,
         cfg,
         out,
-        data_description=description,
+        val_frames=frame_span(val_frames),
+        train_frames=frame_span(train_frames),
+        seq=seq,
+        extra=extra,
+        init_dir=init_dir,
         overwrite=overwrite,
-        init_state=init_state,
         log=lambda m: click.echo(m, err=True),
     )
     v = config["training"]["validation"]
