@@ -34,10 +34,11 @@ PATH_OPTIONS = {
     "edges_csv": "--edges",
     "features_csv": "--features",
     "extra": "--extra",
+    "work_dir": "--work",
 }
-#: Output options besides --out: files written beside it, or the model folder a training
-#: command adds a part to.
-EXTRA_OUTPUTS = {"--edges", "--features", "--model"}
+#: Output options besides --out: files written beside it, the model folder a training
+#: command adds a part to, or a training command's working folder (data, stage records).
+EXTRA_OUTPUTS = {"--edges", "--features", "--model", "--work"}
 #: Old names, each hidden where it is kept as an alias: (command, old, new, a value).
 ALIASES = [
     ("run", "--params", "--model", PARAMS),

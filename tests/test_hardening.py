@@ -104,6 +104,8 @@ OVERLAPS = {
     "train-seg --out DATASET": "train-seg {ds} --val-frames 0:1 --iterations 1 --out {ds}",
     "train-embedding --model GT": "train-embedding {ds} --masks {res} --iterations 1 "
     "--model {ds}/01_GT",
+    "train-generalist --out containing --init": "train-generalist --dim 2 --scale small "
+    "--init {params}/seg --work {tmp}/W --out {params}",
 }
 
 

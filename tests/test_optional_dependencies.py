@@ -60,3 +60,13 @@ def test_train_embedding_without_its_extra_is_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert "pytorch-metric-learning" in lines[-1] and "train" in lines[-1], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_generalist_without_the_extra_is_one_line_before_any_stage(tmp_path):
+    result = _gnntrack(
+        "train-generalist", "--dim", "2", "--scale", "small", "--work", tmp_path / "w",
+        "--out", tmp_path / "m",
+    )  # fmt: skip
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "pytorch-metric-learning" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "w" / "data").exists() and not (tmp_path / "m").exists()

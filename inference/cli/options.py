@@ -8,7 +8,8 @@ checks it on every command, the training plugins included):
   `evaluate`, `report`, `movie`, `export`), the ground truth GT_DIR (`evaluate`,
   `export-gt`), a GEFF graph (`import-geff`). Nothing is ever written to a positional path;
 - what a command writes is `--out` (extra files beside it: `--edges`, `--features`); the
-  training commands that add a part to a model folder write into their `--model`;
+  training commands that add a part to a model folder write into their `--model`; one that
+  keeps data and state between runs (`train-generalist`) keeps them in its `--work`;
 - a model folder is `--model`, a folder of frames `--images`, a folder of label masks
   `--masks`.
 

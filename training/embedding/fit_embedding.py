@@ -46,6 +46,12 @@ def _metric_learning():
     return losses, miners
 
 
+def require_metric_learning() -> None:
+    """CTCError now if the `train` extra is missing: for commands that train an embedding
+    only after other long stages (`train-generalist`)."""
+    _metric_learning()
+
+
 @dataclass
 class EmbeddingTrainConfig:
     """Everything that defines an embedding training run (saved in the model's config)."""
