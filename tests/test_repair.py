@@ -29,6 +29,7 @@ from inference.tracking.repair import RepairParams, Repairs
 from inference.tracking.solve import PairSolution
 from training.mask_errors import add_blob, cut_cell, merge_cells
 from training.segmentation.samples import typical_radius
+from training.simulator import get_preset, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_SIM = ROOT / "parameters" / "Fluo-N2DH-SIM+-sim" / "tracker"  # trained on the simulator
@@ -324,3 +325,112 @@ def _divisions_as_on_clean_masks(scenario, masks, tracker, tmp_path):
     divisions = _divisions(read_tracks(tmp_path / "res" / "res_track.txt"))
     assert divisions == _divisions(read_tracks(tmp_path / "plain" / "res_track.txt"))
     return plain, scores
+
+
+#: A sequence with two divisions whose mother lives two frames before and whose daughters
+#: three after, all 10 px off the border (the scenario's division touches it)
+DIVISION_SEED = 11
+
+
+@dataclasses.dataclass(frozen=True)
+class _Dividing:
+    """A simulated CTC dataset whose GT is also the truth (`images`, `uncut_gt`)."""
+
+    root: Path
+
+    @property
+    def images(self) -> Path:
+        return self.root / "01"
+
+    @property
+    def uncut_gt(self) -> Path:
+        return self.root / "01_GT"
+
+
+@pytest.fixture(scope="module")
+def dividing(tmp_path_factory) -> _Dividing:
+    root = tmp_path_factory.mktemp("dividing") / "data"
+    preset = get_preset("Fluo-N2DH-SIM+").with_options(
+        frames=12, size=(224, 224), cells=6, seg_fraction=0.25
+    )
+    simulate(root, dataclasses.replace(preset, division_rate=0.04, entry_rate=0.6), DIVISION_SEED)
+    return _Dividing(root)
+
+
+def _division(data: _Dividing) -> tuple[Track, Track, Track]:
+    """A GT division (mother, daughter, daughter): the mother lives two frames before it,
+    the daughters three after, all 10 px off the border in those frames."""
+    masks = data.uncut_gt / "TRA"
+    tracks = read_tracks(masks / "man_track.txt")
+    n = len(open_masks(masks))
+    for mother in tracks:
+        daughters = [t for t in tracks if t.parent == mother.label]
+        if len(daughters) != 2 or mother.end - mother.begin < 2:
+            continue
+        birth = daughters[0].begin
+        if any(d.end - d.begin < 3 for d in daughters) or birth + 3 >= n:
+            continue
+        cells = [(mother.label, birth - 2), (mother.label, birth - 1)]
+        cells += [(d.label, birth) for d in daughters]
+        if all(_off_border(masks, label, t) for label, t in cells):
+            return mother, daughters[0], daughters[1]
+    raise AssertionError("no division to damage")
+
+
+def _off_border(masks: Path, label: int, t: int, margin: int = 10) -> bool:
+    mask = read_tiff(masks / f"man_track{t:03d}.tif")
+    ys, xs = np.nonzero(mask == label)
+    if not len(ys):
+        return False
+    return min(ys.min(), xs.min(), mask.shape[0] - ys.max(), mask.shape[1] - xs.max()) > margin
+
+
+def _damaged_at(data: _Dividing, folder: Path, frame: int, damage) -> Path:
+    """The GT masks, frame `frame` passed through `damage`."""
+    folder.mkdir()
+    for t, mask in enumerate(open_masks(data.uncut_gt / "TRA")):
+        mask = np.asarray(mask, np.int64)
+        if t == frame:
+            damage(mask)
+        write_mask(folder / f"mask{t:03d}.tif", mask)
+    return folder
+
+
+def _drop(mask: np.ndarray, label: int) -> None:
+    assert (mask == label).any()
+    mask[mask == label] = 0
+
+
+@pytest.mark.parametrize(
+    ("what", "when"),
+    [
+        ("mother cut", -1),  # her pieces would become the daughters a frame early
+        ("mother missed", -1),  # one daughter would continue her, the other come from nowhere
+        ("daughter cut", 0),  # one piece a daughter, the other a cell without a parent
+    ],
+)
+def test_a_division_next_to_a_segmentation_error_is_found_at_its_frame(
+    dividing, tracker, what, when, tmp_path
+):
+    mother, first, second = _division(dividing)
+    frame = first.begin + when
+    cell = mother.label if what.startswith("mother") else second.label
+    if what == "mother missed":
+        masks = _damaged_at(dividing, tmp_path / "damaged", frame, lambda m: _drop(m, cell))
+    else:
+        masks = _damaged_at(
+            dividing,
+            tmp_path / "damaged",
+            frame,
+            lambda m: cut_cell(m, cell, int(m.max()) + 1, _rng()),
+        )
+    # every GT division found at its frame, no false one, as on the undamaged masks
+    plain, scores = _divisions_as_on_clean_masks(dividing, masks, tracker, tmp_path)
+    assert scores["DET"] == plain["DET"] and scores["CT"] == plain["CT"], (scores, plain)
+    # the damaged cell is one object (for the missed mother: one filled in)
+    res = read_tiff(tmp_path / "res" / f"mask{frame:03d}.tif")
+    truth = read_tiff(dividing.uncut_gt / "TRA" / f"man_track{frame:03d}.tif")
+    labels, counts = np.unique(res[truth == cell], return_counts=True)
+    assert labels[np.argmax(counts)] > 0 and counts.max() > 0.5 * (truth == cell).sum()
+    if what != "mother missed":
+        assert len(labels) == 1, "the cut cell is one object again"
