@@ -434,3 +434,50 @@ def test_a_division_next_to_a_segmentation_error_is_found_at_its_frame(
     assert labels[np.argmax(counts)] > 0 and counts.max() > 0.5 * (truth == cell).sum()
     if what != "mother missed":
         assert len(labels) == 1, "the cut cell is one object again"
+
+
+def _disc(shape: tuple[int, int], centre: tuple[int, int], radius: int) -> np.ndarray:
+    yy, xx = np.ogrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+@pytest.mark.parametrize("repair", [True, False])
+def test_a_cell_missed_beside_a_neighbour_is_not_taken_for_its_daughter(repair):
+    """Cell B is missed in frame 2; the solver gives B's return in frame 3 to its neighbour
+    A as a daughter. The repair makes it B's track again, filled in frame 2, and A keeps
+    one track with no division; switched off, the false division stays."""
+    shape, n = (64, 96), 8
+    a, b = _disc(shape, (32, 30), 12), _disc(shape, (32, 62), 9)
+    follows = PairSolution(np.array([0, 1]), np.array([False, False]))
+    steps = [
+        None,
+        follows,
+        PairSolution(np.array([0]), np.array([False])),  # B missed: A only
+        PairSolution(np.array([0, 0]), np.array([False, False])),  # A "divides" into A and B
+        *[follows] * (n - 4),
+    ]
+    lineage = LineageBuilder()
+    params = RepairParams() if repair else dataclasses.replace(RepairParams(), fill_gaps=False)
+    repairs = Repairs(lineage, params, n_frames=n)
+    labels: dict[int, np.ndarray] = {}
+    out = []
+    for t, solution in enumerate(steps):
+        mask = np.zeros(shape, np.uint16)
+        mask[a] = 1
+        if t != 2:
+            mask[b] = 2
+        if t == 0:
+            labels[0] = lineage.start(0, 2)
+        else:
+            prev2 = labels.get(t - 2, np.zeros(0, np.int64))
+            labels[t] = lineage.advance(t, solution, labels[t - 1], prev2)
+        lut = np.r_[0, labels[t]].astype(np.uint16)
+        out += repairs.push(lut[mask])
+    out += repairs.finish()
+    tracks = repairs.tracks()
+    if not repair:
+        assert sum(t.parent != 0 for t in tracks) == 2  # the false division
+        return
+    assert tracks == [Track(1, 0, n - 1, 0), Track(2, 0, n - 1, 0)]
+    assert all(np.array_equal(m == 1, a) for m in out)  # A: one cell, one label throughout
+    assert (out[2][b] == 2).mean() > 0.9  # B filled in where it was missed

@@ -134,6 +134,10 @@ if TYPE_CHECKING:  # lineage imports the solver, whose config holds RepairParams
 DAUGHTER_SHARE = 0.9
 PAIR_SHARE = (0.6, 1.6)
 SISTER_REACH = 1.6
+#: A cell missed for a frame comes back within this share of its diameter of where it was
+RESUME_REACH = 0.5
+#: ... while the neighbour it was given to as a daughter stays this share of her size
+RESUME_SISTER = 0.6
 
 #: A hook of `track_stream`: a frame's cell table and its cells' track labels.
 Observer = Callable[[pd.DataFrame, np.ndarray], None]
@@ -540,6 +544,8 @@ class Repairs:
                 continue
             elif self.params.split_merges and self._split_merge(*division):
                 continue
+            elif self.params.fill_gaps and self._resume_missed(*division):
+                continue
             elif self.params.merge_cuts and self._judge_division(*division):
                 continue
             elif self.division is not None:
@@ -641,6 +647,60 @@ class Repairs:
         self.begins[first] = self.begins[second] = frame + 1
         self.ends[mother] = frame
         return True
+
+    def _resume_missed(self, frame: int, mother: int, first: int, second: int) -> bool:
+        """A cell missed for a frame that comes back beside a neighbour may be taken for
+        the neighbour's daughter instead of a gap. A daughter about the size of a cell whose
+        track ended the frame before last (`_ended`, lasting), at that cell's place
+        (centroids within `RESUME_REACH` of its diameter), while her sister stays at least
+        `RESUME_SISTER` of the mother: she continues that cell's track, over the missed frame
+        filled in as in `_fill_gap` (where its place is at least half free: otherwise it was
+        merged, not missed), and the mother goes on as the sister. Whether it did."""
+        before, missed, mask = self._held(frame - 2), self._held(frame - 1), self._held(frame)
+        if before is None or missed is None or mask is None:
+            return False
+        labels = mother, first, second = tuple(self.find(x) for x in (mother, first, second))
+        if len(set(labels)) < 3:
+            return False
+        for piece, sister in ((first, second), (second, first)):
+            if (mask == sister).sum() < RESUME_SISTER * (missed == mother).sum():
+                continue
+            cells = mask == piece
+            lost = self._lost_at(frame, cells, before)
+            if not lost:
+                continue
+            old = before == lost
+            shift = np.round((centroid(cells) - centroid(old)) / 2).astype(int)
+            placed = _shifted(old, shift)
+            moved = placed & (missed == 0)
+            if moved.sum() < 0.5 * placed.sum():
+                continue  # its place is taken: a merge, not a miss (or no room to fill)
+            missed[moved] = lost
+            self._merge(piece, lost)
+            self._merge(sister, mother)
+            return True
+        return False
+
+    def _lost_at(self, frame: int, cells: np.ndarray, before: np.ndarray) -> int:
+        """The cell of frame `frame` - 2 (`before`) whose track ended there, lasting and
+        childless, of about `cells`' size (within `PAIR_SHARE`) and at its place; 0: none."""
+        area, centre = float(cells.sum()), centroid(cells)
+        best, nearest = 0, np.inf
+        for label in np.unique(before[before > 0]).tolist():
+            old = before == label
+            reach = RESUME_REACH * _diameter(float(old.sum()), old.ndim)
+            distance = float(np.linalg.norm(centroid(old) - centre))
+            if distance > reach or distance >= nearest:
+                continue
+            if not PAIR_SHARE[0] <= area / old.sum() <= PAIR_SHARE[1]:
+                continue
+            track = self.lineage.track(label) if label <= self.seen else None
+            if track is None or label in self.removed or not self._ended(label, frame - 1, frame):
+                continue
+            if 0 < track.begin and track.end - track.begin < self.params.short_frames:
+                continue  # a short piece, not a cell that was there
+            best, nearest = int(label), distance
+        return best
 
     def _vet_division(self, frame: int, mother: int, first: int, second: int) -> None:
         """Undo a division the division model finds unlike a mitosis: the daughter nearer
