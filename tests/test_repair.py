@@ -385,12 +385,13 @@ def _off_border(masks: Path, label: int, t: int, margin: int = 10) -> bool:
     return min(ys.min(), xs.min(), mask.shape[0] - ys.max(), mask.shape[1] - xs.max()) > margin
 
 
-def _damaged_at(data: _Dividing, folder: Path, frame: int, damage) -> Path:
-    """The GT masks, frame `frame` passed through `damage`."""
+def _damaged_at(data: _Dividing, folder: Path, frames: int | tuple[int, ...], damage) -> Path:
+    """The GT masks, frame(s) `frames` passed through `damage`."""
     folder.mkdir()
+    frames = (frames,) if isinstance(frames, int) else frames
     for t, mask in enumerate(open_masks(data.uncut_gt / "TRA")):
         mask = np.asarray(mask, np.int64)
-        if t == frame:
+        if t in frames:
             damage(mask)
         write_mask(folder / f"mask{t:03d}.tif", mask)
     return folder
@@ -405,6 +406,7 @@ def _drop(mask: np.ndarray, label: int) -> None:
     ("what", "when"),
     [
         ("mother cut", -1),  # her pieces would become the daughters a frame early
+        ("mother cut twice", -2),  # ... two frames early (cut in frames -2 and -1)
         ("mother missed", -1),  # one daughter would continue her, the other come from nowhere
         ("daughter cut", 0),  # one piece a daughter, the other a cell without a parent
     ],
@@ -417,6 +419,13 @@ def test_a_division_next_to_a_segmentation_error_is_found_at_its_frame(
     cell = mother.label if what.startswith("mother") else second.label
     if what == "mother missed":
         masks = _damaged_at(dividing, tmp_path / "damaged", frame, lambda m: _drop(m, cell))
+    elif what == "mother cut twice":
+        masks = _damaged_at(
+            dividing,
+            tmp_path / "damaged",
+            (frame, frame + 1),
+            lambda m: cut_cell(m, cell, int(m.max()) + 1, _rng()),
+        )
     else:
         masks = _damaged_at(
             dividing,
