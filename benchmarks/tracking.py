@@ -28,23 +28,29 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from laptrack_ctc import laptrack_sequence  # noqa: E402
+from robustness import cell_level  # noqa: E402
 
 from inference.errors import CTCError  # noqa: E402
 from inference.io import (  # noqa: E402
     open_images,
     open_masks,
+    write_tiff,
 )
 from inference.measures import evaluate  # noqa: E402
 from inference.models.tracker import Tracker  # noqa: E402
 from inference.pipeline import segment_images, track_masks  # noqa: E402
 from inference.segmentation.segmenter import Segmenter  # noqa: E402
+from seg_code.look import estimate_look  # noqa: E402
 from training.cut_sequence import cut_sequence  # noqa: E402
 from training.mask_errors import Injected, error_rates, inject_sequence  # noqa: E402
+from training.segmentation.looks import standard_shifts  # noqa: E402
 from training.tracked import tracked_frames  # noqa: E402
 from training.tracker.fit_tracker import evaluate_edges  # noqa: E402
 from training.tracker.window_graphs import embed_frames, labelled_window, window_starts  # noqa: E402
@@ -135,6 +141,23 @@ def compare_errors(
     return rows
 
 
+def shift_look(data: Path, label: str, seed: int) -> None:
+    """Rewrite data/01's frames in another look (`training.segmentation.looks`, the
+    robustness benchmark's shift named `label`), their GT kept: a sequence imitating another
+    of the dataset, for the whole pipeline (segmentation errors included)."""
+    shifts = {s.label: s for s in standard_shifts() if s.scale == 1.0}
+    if label not in shifts:
+        raise SystemExit(f"--look: unknown shift {label!r}; one of {sorted(shifts)}")
+    images = open_images(data / "01")
+    frames = [images.read(t) for t in range(len(images))]
+    markers = [m for m in open_masks(data / "01_GT" / "TRA")]
+    look = estimate_look(frames)
+    level = cell_level(frames, markers, look)
+    for t, frame in enumerate(frames):
+        shifted = shifts[label].apply(frame, look, level, np.random.default_rng((seed, t)))
+        write_tiff(images.frames[t].path, shifted)
+
+
 def _held_out(params: Path) -> tuple[Path, str, int]:
     config = json.loads((params / "tracker" / "config.json").read_text())
     training = config["training"]
@@ -188,6 +211,11 @@ def main() -> None:
         "--errors", type=_rates, help="Error rates, e.g. 0,0.02,0.05,0.10: damaged GT masks."
     )
     parser.add_argument("--seed", type=int, default=0, help="Seed of the injected errors.")
+    parser.add_argument(
+        "--look",
+        help="With --seg: the held-out frames shifted to this look first (a shift label of "
+        "benchmarks/robustness.py, e.g. 'signal/noise 1.5'), to imitate another sequence.",
+    )
     args = parser.parse_args()
     folders = args.params or sorted(
         p for p in (ROOT / "parameters").iterdir() if (p / "tracker" / "config.json").is_file()
@@ -205,6 +233,9 @@ def main() -> None:
                     continue
                 data = cut_sequence(dataset, seq, first, 10**9, work / "data")
                 name = f"{params.name} {seq} frames {first}-"
+            if args.look:
+                shift_look(data, args.look, args.seed)
+                name += f", {args.look}"
             tracker = Tracker.from_folder(params)
             if args.errors is not None:
                 rows = compare_errors(data, tracker, work, args.errors, args.seed)

@@ -597,12 +597,16 @@ class Repairs:
             blob = not target and self.params.drop_spurious and self._spurious(piece)
             if not target and not blob:
                 continue
-            # the mother's track goes on as the sister (with the piece, if joined to it):
-            # that cell must still be about the mother's size, not a daughter's
+            # the mother's track goes on as the sister: without the piece (joined to another
+            # cell, or dropped) the sister must still be about the mother's size, not a
+            # daughter's. Joined to the sister, the two are one object again after a frame or
+            # two, which real daughters are not; their summed area would not tell (a real
+            # division's daughters add up to the mother too), and a faint cell's pieces may
+            # be much smaller than the cell was (our segmenter at signal/noise 1)
             kept = mask == self.find(sister)
-            if target == self.find(sister):
-                kept |= mask == self.find(piece)
-            if kept.sum() < self.params.cut_area * (before == self.find(mother)).sum():
+            if target != self.find(sister) and (
+                kept.sum() < self.params.cut_area * (before == self.find(mother)).sum()
+            ):
                 continue
             if blob:
                 self._remove(piece)
@@ -651,7 +655,9 @@ class Repairs:
             return False
         for t, mask in enumerate(joined, start=frame):
             mask[(mask == first) | (mask == second)] = mother
-            self.relabelled[t] = {first: mother, second: mother}
+            # the observer sees raw labels: every raw label written as either piece
+            pieces_raw = np.flatnonzero(np.isin(self.lut, (first, second))).tolist()
+            self.relabelled[t] = dict.fromkeys(pieces_raw, mother)
         birth = frame + len(joined)
         self.begins[first] = self.begins[second] = birth
         self.ends[mother] = birth - 1
