@@ -103,9 +103,23 @@ def test_3d_models_track_an_unseen_sequence(tmp_path):
     test = tmp_path / "test"
     simulate(train, preset.with_options(frames=30, size=(12, 112, 112), cells=14), seed=1)
     simulate(test, preset.with_options(frames=16, size=(12, 80, 80), cells=8), seed=2)
-    # the simulator's CE voxels are 8 px deep: the tracker must measure distances so
-    result = _train_and_track(tmp_path, train, test, ["--z-scale", str(preset.z_scale)])
+    # the simulator's CE voxels are 8 px deep: the tracker must measure distances so; it
+    # also learns from a copy of its training frames with injected segmentation errors
+    extra = ["--z-scale", str(preset.z_scale), "--errors", "0.05"]
+    result = _train_and_track(tmp_path, train, test, extra)
     assert result["config"]["graph"]["spacing"] == [preset.z_scale, 1.0, 1.0]
+    training = result["config"]["training"]
+    assert training["errors"] == [0.05]
+    assert training["training_frames"] == 2 * (30 - 6)  # 30 frames, the last 6 validate
     assert result["DET"] == 1.0  # GT masks; the links are what is measured:
     assert result["TRA"] >= 0.99 and result["LNK"] >= 0.97  # measured 0.998, 0.983
     assert result["CT"] >= 0.6  # measured 0.667 (no division in so small a field)
+
+
+@pytest.mark.parametrize("rates", ["0.9", "0.05,x"])
+def test_bad_error_rates_are_refused_before_training(tmp_path, rates):
+    result = CliRunner().invoke(
+        main, ["train-tracker", str(tmp_path), "--model", str(tmp_path / "m"), "--errors", rates]
+    )
+    assert result.exit_code == 2 and "rates" in result.output, result.output
+    assert not (tmp_path / "m").exists()

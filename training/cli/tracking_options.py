@@ -59,3 +59,15 @@ def data_options(command):
     ):
         command = option(command)
     return command
+
+
+def error_rates_option(text: str, *, allow_empty: bool = False) -> tuple[float, ...]:
+    """'0,0.02,0.05' -> (0.0, 0.02, 0.05): segmentation error rates (the cut share of the
+    injector's mix, training.mask_errors), each in 0..0.5."""
+    try:
+        rates = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected rates like 0,0.02,0.05, got {text!r}") from None
+    if (not rates and not allow_empty) or any(not 0 <= r <= 0.5 for r in rates):
+        raise click.BadParameter(f"rates must lie in 0..0.5, got {text!r}")
+    return rates

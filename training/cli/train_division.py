@@ -9,18 +9,8 @@ import click
 
 from inference.cells.division_features import FEATURES
 from inference.cli.options import model_option, overwrite_option
-from training.cli.tracking_options import frame_span
+from training.cli.tracking_options import error_rates_option, frame_span
 from training.tracker.fit_division import DEFAULT_FEATURES, DivisionTrainConfig, train_division
-
-
-def _rates(text: str) -> tuple[float, ...]:
-    try:
-        rates = tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected rates like 0,0.02,0.05, got {text!r}") from None
-    if not rates or any(not 0 <= r <= 0.5 for r in rates):
-        raise click.BadParameter(f"rates must lie in 0..0.5, got {text!r}")
-    return rates
 
 
 @click.command("train-division")
@@ -72,7 +62,7 @@ def train_division_command(
         seq=seq,
         frames=frame_span(frames),
         extra=tuple(str(e) for e in extra),
-        rates=_rates(rates),
+        rates=error_rates_option(rates),
         seeds=seeds,
         seed=seed,
         features=tuple(name.strip() for name in features.split(",") if name.strip()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from inference.cli.options import overwrite_option
-from training.cli.tracking_options import data_options, frame_span
+from training.cli.tracking_options import data_options, error_rates_option, frame_span
 from training.tracker.fit_tracker import TrackerTrainConfig, train_tracker
 
 
@@ -25,10 +25,18 @@ from training.tracker.fit_tracker import TrackerTrainConfig, train_tracker
     help="Lengths in units of the cells' size, measured per frame at run time: for a "
     "generalist trained on many datasets (default: pixels).",
 )
+@click.option(
+    "--errors",
+    default="",
+    metavar="RATES",
+    help="Comma-separated segmentation error rates, e.g. 0.02,0.05: each adds a copy of the "
+    "training frames whose GT masks got that mix of errors (cut r, missed 0.6r, merged 0.2r, "
+    "spurious 0.2r), labelled by the GT markers (default: none).",
+)
 @overwrite_option
 def train_tracker_command(
     dataset, seq, frames, masks_dir, model_dir, seed, epochs, minutes, blocks, window, extra,
-    z_scale, no_embedding, overwrite, size_unit=False,
+    z_scale, no_embedding, overwrite, size_unit=False, errors="",
 ) -> None:  # fmt: skip
     """Train the tracker on DATASET/SEQ with MODEL/embedding; writes MODEL/tracker.
 
@@ -53,5 +61,6 @@ def train_tracker_command(
     if z_scale is not None:
         cfg.spacing = (z_scale, 1.0, 1.0)
     cfg.size_unit = size_unit
+    cfg.errors = error_rates_option(errors, allow_empty=True)
     train_tracker(cfg, model_dir, overwrite=overwrite)
     click.echo(f"wrote {model_dir / 'tracker'}")

@@ -13,6 +13,7 @@ where there is one; deterministic for a seed on the CPU.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from inference.progress import progress
 from inference.tracking.graph import EDGE_FEATURES, NODE_FEATURES, GraphSpec
 from inference.tracking.solve import SolverParams
 from training.device import training_device
+from training.mask_errors import error_rates, inject_sequence
 from training.provenance import training_record
 from training.tracked import tracked_frames
 from training.tracker.tune_costs import lineage_quality, tune_solver
@@ -66,6 +68,9 @@ class TrackerTrainConfig:
     max_candidates: int = 8
     spacing: tuple[float, ...] | None = None
     size_unit: bool = False  # lengths in units of the cell size (generalist models)
+    # each rate adds a copy of the training frames whose GT masks have segmentation errors
+    # injected (training.mask_errors, the benchmarks' mix), labelled by the GT markers
+    errors: tuple[float, ...] = ()
     epochs: int = 40
     patience: int = 10
     daughter_weight: float = 5.0
@@ -149,6 +154,7 @@ def _prepare(cfg: TrackerTrainConfig, params: Path):
     if len(frames) - n_val < 2:
         raise CTCError(f"need at least {n_val + 2} frames to train and validate", cfg.dataset)
     train: list[Sequence] = [(frames[:-n_val], lineage)]
+    train += damaged_copies(cfg, frames_range, n_val, embedder)
     for other in cfg.extra:
         stream, other_lineage, other_ndim = tracked_frames(other, "01")
         if other_ndim != ndim:
@@ -159,6 +165,26 @@ def _prepare(cfg: TrackerTrainConfig, params: Path):
         spec.cell_diameter = reference_size(train, spec)
     spec.radius, spec.radius_gap = learn_radii(train, spec)
     return embedder, train, (frames[-n_val:], lineage), fit_statistics(train, spec)
+
+
+def damaged_copies(
+    cfg: TrackerTrainConfig, frames: range | None, n_val: int, embedder: Embedder | None
+) -> list[Sequence]:
+    """The training frames (not the validation ones) once per rate of `cfg.errors`, their
+    GT masks damaged by the error injector (seeded by `cfg.seed` and the rate's place) and
+    labelled by the GT markers as any mask folder is (`training.tracked`): cut pieces carry
+    their cell's id, spurious blobs none, a missed cell leaves a gap. The GNN so learns
+    what a segmenter's mistakes look like in the graph, as the repairs will see them."""
+    out: list[Sequence] = []
+    gt = Path(cfg.dataset) / f"{cfg.seq}_GT" / "TRA"
+    with tempfile.TemporaryDirectory(prefix="gnntrack-damaged-") as tmp:
+        for k, rate in enumerate(cfg.errors):
+            damaged = Path(tmp) / f"errors_{k}"
+            inject_sequence(gt, damaged, error_rates(rate), seed=cfg.seed + 1000 * (k + 1))
+            stream, lineage, _ = tracked_frames(cfg.dataset, cfg.seq, frames, damaged)
+            copy = embed_frames(stream, embedder)
+            out.append((copy[:-n_val], lineage))
+    return out
 
 
 def train_tracker(
@@ -222,7 +248,7 @@ def train_tracker(
     model.cpu().eval()
     tracker.solver, tuned = tune_solver(val, lineage, tracker)
     config = tracker.config()
-    config["training"] = training_record(cfg, epochs_run=epoch)
+    config["training"] = training_record(cfg, epochs_run=epoch, training_frames=n_train)
     config["validation"] = {**best_metrics, **tuned, "frames": _span(val)}
     click.echo(
         f"tracker: solver {tracker.solver}, validation {_brief(config['validation'])}", err=True
