@@ -519,3 +519,26 @@ def test_a_faint_cell_cut_into_small_pieces_for_a_frame_stays_one_track():
     assert (left.sum() + right.sum()) < RepairParams().cut_area * cell.sum()
     _, off = _linked(steps, masks, OFF)
     assert sum(t.parent != 0 for t in off) == 2
+
+
+def test_two_touching_cells_are_not_taken_for_a_cut_mother():
+    """Cell B comes in touching A along a long border, and the solver makes it A's
+    daughter; the frame after, the two are apart. Their union is twice A: not A cut in two
+    before she divides, so frame 3 keeps both cells (the early-division delay would have
+    written them as one)."""
+    shape, n = (64, 96), 7
+    a = _disc(shape, (32, 30), 12)
+    masks = []
+    for t in range(n):
+        mask = np.zeros(shape, np.uint16)
+        mask[a] = 1
+        if t >= 3:  # B: touching A's right side in frame 3, further right after
+            mask[_disc(shape, (32, 46 if t == 3 else 62 + t), 12) & ~a] = 2
+        masks.append(mask)
+    follows = PairSolution(np.array([0]), np.array([False]))
+    both = PairSolution(np.array([0, 1]), np.array([False, False]))
+    divides = PairSolution(np.array([0, 0]), np.array([False, False]))
+    out, _ = _linked([None, follows, follows, divides, both, both, both], masks, RepairParams())
+    assert len(np.unique(out[3][masks[3] == 1])) == 1
+    assert len(np.unique(out[3][masks[3] == 2])) == 1
+    assert out[3][masks[3] == 1][0] != out[3][masks[3] == 2][0]

@@ -54,7 +54,8 @@ frame before the merge), files each new track when it appears and judges it once
    division it made. Cuts next to a real division: a mother cut in the frames before she
    divides makes her pieces the daughters early; two lasting daughters joined by a long
    border from their first frame for up to `short_frames` frames and then apart, together
-   at least `cut_area` of the mother, are her pieces: they are written as the mother and
+   at least `cut_area` of the mother and at most 1 / `cut_area` of her (two touching cells,
+   one of them the mother, are twice her size), are her pieces: they are written as the mother and
    the daughters are born in the first frame they are apart (`_delay_early_division`).
    A daughter cut in her first frame gives a short piece as the daughter and a lasting
    parentless track as the rest of her: the piece joins that track, which becomes the
@@ -631,9 +632,10 @@ class Repairs:
     def _delay_early_division(self, frame: int, mother: int, first: int, second: int) -> bool:
         """A mother cut in two in the frames before she divides: her pieces become the
         daughters early. They are joined by a long border (`_joined`) from their first frame
-        for up to `short_frames` frames, then apart, both persist, and together they are at
-        least `cut_area` of the mother: in the joined frames the pieces are the mother again,
-        and the daughters are born in the first frame they are apart. Whether it did."""
+        for up to `short_frames` frames, then apart, both persist, and together they are
+        `cut_area` to 1 / `cut_area` of the mother: in the joined frames the pieces are the
+        mother again, and the daughters are born in the first frame they are apart. Whether
+        it did."""
         before = self._held(frame - 1)
         labels = mother, first, second = tuple(self.find(x) for x in (mother, first, second))
         if before is None or len(set(labels)) < 3 or self._short(first) or self._short(second):
@@ -651,8 +653,9 @@ class Repairs:
         if not joined:
             return False
         pieces = (joined[0] == first) | (joined[0] == second)
-        if pieces.sum() < self.params.cut_area * (before == mother).sum():
-            return False
+        area = (before == mother).sum()
+        if not self.params.cut_area * area <= pieces.sum() <= area / self.params.cut_area:
+            return False  # not the mother's pieces (two cells touching: twice her size)
         for t, mask in enumerate(joined, start=frame):
             mask[(mask == first) | (mask == second)] = mother
             # the observer sees raw labels: every raw label written as either piece
