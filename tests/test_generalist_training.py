@@ -145,7 +145,9 @@ def test_a_folder_that_is_not_a_work_folder_is_refused(tmp_path):
 
 
 #: What a training record holds that is the run's outcome, not its settings.
-OUTCOMES = {"steps", "epochs_run"}
+OUTCOMES = {"steps", "epochs_run", "training_frames"}
+#: Settings added after the shipped generalists were trained, at the value they then had.
+NEWER_SETTINGS = {"tracker": {"errors": []}}
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -155,6 +157,7 @@ def test_the_shipped_plan_is_what_trained_the_shipped_generalists(dim):
     for part in ("embedding", "tracker"):
         record = json.loads((shipped / part / "config.json").read_text())["training"]
         settings = {k: v for k, v in record.items() if k not in OUTCOMES}
+        settings = {**NEWER_SETTINGS.get(part, {}), **settings}
         assert plan.stage(part).params == settings, part
     seg = json.loads((shipped / "seg" / "config.json").read_text())
     stage = plan.stage("seg")
