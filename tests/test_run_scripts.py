@@ -250,17 +250,44 @@ def test_interrupted_run_leaves_no_intermediates(layout):
     assert _left_in(layout) == []
 
 
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (from /proc), parents first."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop(0))
+        todo += children.get(tree[-1], [])
+    return tree
+
+
 def test_a_second_script_on_the_same_sequence_refuses_and_spares_the_first(layout):
     """Two run scripts of one sequence at once: the second refuses in one line and leaves
-    the first one's unfinished result alone, which then completes."""
+    the first one's unfinished result alone, which then completes. The first is paused
+    (SIGSTOP) while the second runs, so it is surely still writing whatever the machine's
+    speed (on a fast one it used to finish before the second started)."""
     _with_model(layout)
     _all_sample_frames(layout)
     first = _start_script(layout)
-    second = _run(layout, venv=True)
+    paused = _process_tree(first.pid)
+    for pid in paused:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        second = _run(layout, venv=True)
+        work = list(layout["dataset"].glob(".01_RES.tmp-*"))
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
     assert second.returncode != 0
     refusal = [line for line in second.stderr.splitlines() if "01_RES" in line and "Error" in line]
     assert len(refusal) == 1, second.stderr
-    assert list(layout["dataset"].glob(".01_RES.tmp-*")), "the second run removed the first's work"
+    assert "another gnntrack run" in refusal[0], refusal[0]  # the lock, not "exists"
+    assert work, "the second run removed the first's work"
     out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     assert _left_in(layout) == ["01_RES"]
