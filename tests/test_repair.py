@@ -521,11 +521,12 @@ def test_a_faint_cell_cut_into_small_pieces_for_a_frame_stays_one_track():
     assert sum(t.parent != 0 for t in off) == 2
 
 
-def test_two_touching_cells_are_not_taken_for_a_cut_mother():
+@pytest.mark.parametrize("radius", [12, 7], ids=["as large", "small"])
+def test_two_touching_cells_are_not_taken_for_a_cut_mother(radius):
     """Cell B comes in touching A along a long border, and the solver makes it A's
-    daughter; the frame after, the two are apart. Their union is twice A: not A cut in two
-    before she divides, so frame 3 keeps both cells (the early-division delay would have
-    written them as one)."""
+    daughter; the frame after, the two are apart. As large as A, their union is twice A; a
+    small B is unlike a piece of a cut A: neither is A cut in two before she divides, so
+    frame 3 keeps both cells (the early-division delay would have written them as one)."""
     shape, n = (64, 96), 7
     a = _disc(shape, (32, 30), 12)
     masks = []
@@ -533,7 +534,8 @@ def test_two_touching_cells_are_not_taken_for_a_cut_mother():
         mask = np.zeros(shape, np.uint16)
         mask[a] = 1
         if t >= 3:  # B: touching A's right side in frame 3, further right after
-            mask[_disc(shape, (32, 46 if t == 3 else 62 + t), 12) & ~a] = 2
+            centre = 42 + radius - 6 if t == 3 else 62 + t
+            mask[_disc(shape, (32, centre), radius) & ~a] = 2
         masks.append(mask)
     follows = PairSolution(np.array([0]), np.array([False]))
     both = PairSolution(np.array([0, 1]), np.array([False, False]))
