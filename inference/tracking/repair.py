@@ -713,14 +713,21 @@ class Repairs:
         """The cell of frame `frame` - 2 (`before`) whose track ended there, lasting and
         childless, of about `cells`' size (within `PAIR_SHARE`) and at its place; 0: none."""
         area, centre = float(cells.sum()), centroid(cells)
+        # only cells of about that size can qualify, so only those within reach of a cell
+        # of the largest such size: look for them in a box around the centre, not among
+        # every cell of the frame (a dense frame holds hundreds)
+        across = _diameter(area / PAIR_SHARE[0], before.ndim)
+        half = (RESUME_REACH + 2) * across  # its reach, and its own extent twice over
+        box = tuple(slice(max(int(c - half), 0), int(c + half) + 1) for c in centre.tolist())
+        sizes = np.bincount(before.ravel())
         best, nearest = 0, np.inf
-        for label in np.unique(before[before > 0]).tolist():
+        for label in np.unique(before[box][before[box] > 0]).tolist():
+            if not PAIR_SHARE[0] <= area / sizes[label] <= PAIR_SHARE[1]:
+                continue
             old = before == label
-            reach = RESUME_REACH * _diameter(float(old.sum()), old.ndim)
+            reach = RESUME_REACH * _diameter(float(sizes[label]), old.ndim)
             distance = float(np.linalg.norm(centroid(old) - centre))
             if distance > reach or distance >= nearest:
-                continue
-            if not PAIR_SHARE[0] <= area / old.sum() <= PAIR_SHARE[1]:
                 continue
             track = self.lineage.track(label) if label <= self.seen else None
             if track is None or label in self.removed or not self._ended(label, frame - 1, frame):
