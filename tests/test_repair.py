@@ -68,13 +68,7 @@ def _track(scenario: Scenario, masks: Path, tracker: Tracker, out: Path) -> dict
 
 def _damaged(scenario: Scenario, folder: Path, damage) -> Path:
     """The undamaged GT masks as `mask###.tif`, frame ERROR_FRAME passed through `damage`."""
-    folder.mkdir()
-    for t, mask in enumerate(open_masks(scenario.uncut_gt / "TRA")):
-        mask = np.asarray(mask, np.int64)
-        if t == ERROR_FRAME:
-            damage(mask)
-        write_mask(folder / f"mask{t:03d}.tif", mask)
-    return folder
+    return _damaged_at(scenario, folder, ERROR_FRAME, damage)
 
 
 def _plain_track(scenario: Scenario) -> int:
@@ -385,8 +379,10 @@ def _off_border(masks: Path, label: int, t: int, margin: int = 10) -> bool:
     return min(ys.min(), xs.min(), mask.shape[0] - ys.max(), mask.shape[1] - xs.max()) > margin
 
 
-def _damaged_at(data: _Dividing, folder: Path, frames: int | tuple[int, ...], damage) -> Path:
-    """The GT masks, frame(s) `frames` passed through `damage`."""
+def _damaged_at(
+    data: Scenario | _Dividing, folder: Path, frames: int | tuple[int, ...], damage
+) -> Path:
+    """The undamaged GT masks as `mask###.tif`, frame(s) `frames` passed through `damage`."""
     folder.mkdir()
     frames = (frames,) if isinstance(frames, int) else frames
     for t, mask in enumerate(open_masks(data.uncut_gt / "TRA")):
