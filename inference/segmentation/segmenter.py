@@ -21,7 +21,8 @@ from inference.io import FrameSequence, atomic_output_dir, frame_name, write_mas
 from inference.models.folder import CONFIG_NAME, load_model_folder, load_state_checked
 from inference.progress import progress
 from inference.segmentation.segmenter_config import InferenceParams, SegmentationConfig
-from seg_code.look import Look, estimate_look
+from seg_code.denoise import DenoiseRule, smooth
+from seg_code.look import Look, cell_snr, estimate_look
 from seg_code.normalize import percentile_normalize
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from seg_code.predict import predict_probabilities
@@ -50,6 +51,8 @@ class Segmenter:
     flip_average: bool = InferenceParams.flip_average  # average over the YX mirror images
     cell_diameter: float | None = None  # median cell diameter (px) of the training frames
     adapt_scale: bool = True  # rescale to that diameter when a sequence's cells differ
+    denoise: DenoiseRule = DenoiseRule()  # smoothing by how much noisier a sequence is
+    smoothing: float = 0.0  # Gaussian sigma (px on the network's grid) before normalising
 
     @classmethod
     def from_folder(cls, folder: str | Path, overrides: dict[str, Any] | None = None) -> Segmenter:
@@ -71,6 +74,7 @@ class Segmenter:
             precision=run.precision,
             flip_average=run.flip_average,
             cell_diameter=run.cell_diameter,
+            denoise=config.denoise,
         )
         load_state_checked(model, state, folder)
         model.eval()
@@ -86,7 +90,10 @@ class Segmenter:
         return self.model.ndim
 
     def normalize(self, frame: np.ndarray) -> np.ndarray:
-        """A frame as the network sees it: percentile-normalised, on the network's grid."""
+        """A frame as the network sees it: smoothed (`smoothing`, for a noisy sequence),
+        percentile-normalised, on the network's grid."""
+        if self.smoothing > 0:  # the sigma is kept on the network's grid, whatever the scale
+            frame = smooth(frame, self.smoothing / self.scale)
         image = percentile_normalize(frame, **self.normalization)
         return resample(image[None], scaled_shape(image.shape, self.scale))[0]
 
@@ -149,6 +156,28 @@ def log_look(images: FrameSequence, read: dict[int, np.ndarray] | None = None) -
             err=True,
         )
     return look
+
+
+def adapt_noise(
+    frames: list[np.ndarray], look: Look, segmenter: Segmenter, name: str = ""
+) -> float:
+    """Set `segmenter.smoothing` by the model's `DenoiseRule` from how far the cells of
+    `frames` (a sequence of `look`, segmented unsmoothed) stand above its noise, say so on
+    stderr when it smooths, and return it (0: no noisier than the model's own frames, or
+    the model has no rule)."""
+    segmenter.smoothing = 0.0
+    if not segmenter.denoise.active or not frames:
+        return 0.0
+    snr = cell_snr(frames, _masks(frames, segmenter), look)
+    segmenter.smoothing = segmenter.denoise.sigma(snr)
+    if segmenter.smoothing > 0:
+        click.echo(
+            f"cells of {name or 'the sequence'} stand {snr:.1f} noise sds above the "
+            f"background, the model's {segmenter.denoise.snr:.1f}: smoothing by sigma "
+            f"{segmenter.smoothing:.2g} px (network grid) before segmenting",
+            err=True,
+        )
+    return segmenter.smoothing
 
 
 def median_diameter(masks: list[np.ndarray]) -> float | None:
@@ -242,13 +271,17 @@ def adapt_scale_to(
     return segmenter.scale
 
 
-def _measured_diameter(frames: list[np.ndarray], segmenter: Segmenter) -> float | None:
-    """Median diameter (frame px) of the cells `segmenter` finds in `frames` as it is set."""
-    masks = [
+def _masks(frames: list[np.ndarray], segmenter: Segmenter) -> list[np.ndarray]:
+    """The cells `segmenter` finds in each of `frames` as it is set (each its own context)."""
+    return [
         segmenter.labels([segmenter.normalize(f)] * (segmenter.context_frames + 1), f.shape)
         for f in frames
     ]
-    return median_diameter(masks)
+
+
+def _measured_diameter(frames: list[np.ndarray], segmenter: Segmenter) -> float | None:
+    """Median diameter (frame px) of the cells `segmenter` finds in `frames` as it is set."""
+    return median_diameter(_masks(frames, segmenter))
 
 
 def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[np.ndarray]:
@@ -260,8 +293,9 @@ def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[n
             images.folder,
         )
     if isinstance(images, FrameSequence) and len(images):
-        read: dict[int, np.ndarray] = {}  # the sampled frames, read once for both
-        log_look(images, read)
+        read: dict[int, np.ndarray] = {}  # the sampled frames, read once for all
+        look = log_look(images, read)
+        adapt_noise(spread_frames(images, 3, read), look, segmenter, images.folder.name)
         adapt_scale(images, segmenter, read)
     window: deque[np.ndarray] = deque(maxlen=segmenter.context_frames + 1)
     for frame in images:

@@ -1,7 +1,8 @@
 """The config.json of a segmentation model folder, section by section (see `inference.config`).
 
 `architecture` (the U-Net), `context_frames`, `normalization`, `postprocess`
-(`seg_code.postprocess.PostprocessParams`) and `inference` (tiling, resolution, arithmetic).
+(`seg_code.postprocess.PostprocessParams`), `denoise` (`seg_code.denoise.DenoiseRule`: how
+much a noisier sequence is smoothed) and `inference` (tiling, resolution, arithmetic).
 Each default lives here once; `inference.segmentation.segmenter.Segmenter` takes its own from these.
 """
 
@@ -20,6 +21,7 @@ from inference.config import (
     section,
     setting,
 )
+from seg_code.denoise import DenoiseRule
 from seg_code.postprocess import PostprocessParams
 from seg_code.predict import PRECISIONS
 
@@ -78,6 +80,7 @@ class SegmentationConfig:
     context_frames: int = setting(integer(0))
     normalization: NormalizationParams = section(NormalizationParams)
     postprocess: PostprocessParams = section(PostprocessParams)
+    denoise: DenoiseRule = section(DenoiseRule)
     inference: InferenceParams = section(InferenceParams)
 
     def __post_init__(self) -> None:
