@@ -30,7 +30,11 @@ from segmentation import first_unseen_frame, score, write_detections  # noqa: E4
 
 from inference.io import open_images, open_masks, write_mask  # noqa: E402
 from inference.io.sequence import frame_name  # noqa: E402
-from inference.segmentation.segmenter import Segmenter, adapt_scale_to  # noqa: E402
+from inference.segmentation.segmenter import (  # noqa: E402
+    Segmenter,
+    adapt_noise,
+    adapt_scale_to,
+)
 from seg_code.look import Look, estimate_look  # noqa: E402
 from training.segmentation.looks import Shift, rescale_labels, standard_shifts  # noqa: E402
 from training.simulator import get_preset, simulate  # noqa: E402
@@ -74,8 +78,8 @@ def segment_shifted(
     adapt: bool = False,
 ) -> list[np.ndarray]:
     """Labels of the last frame of each window (its context before it), all shifted alike;
-    with `adapt`, the network's scale is first adapted to the shifted frames' cell size as
-    a run does (on a copy of `segmenter`)."""
+    with `adapt`, the smoothing is first set from the shifted frames' signal/noise and the
+    network's scale from their cell size, as a run does (on a copy of `segmenter`)."""
     shifted_windows = []
     for i, window in enumerate(windows):
         shifted = []
@@ -85,6 +89,8 @@ def segment_shifted(
         shifted_windows.append(shifted)
     if adapt:
         segmenter = replace(segmenter)
+        current = [w[-1] for w in shifted_windows]
+        adapt_noise(current[:3], estimate_look(current), segmenter, shift.label)
         adapt_scale_to([w[-1] for w in shifted_windows][:3], segmenter, shift.label)
     out = []
     for shifted in shifted_windows:
