@@ -225,4 +225,20 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_repairs_undo_the_division_the_model_rejects_and_keep_the_mitosis",
         ),
     ),
+    Mutation(
+        "noisy-sequence-not-smoothed",
+        "a run measures how much noisier its sequence is and logs the smoothing, but segments "
+        "the frames unsmoothed",
+        "inference/segmentation/segmenter.py",
+        (
+            (
+                "            frame = smooth(frame, self.smoothing / self.scale)",
+                "            frame = np.asarray(frame)",
+            ),
+        ),
+        (
+            "tests/test_denoise.py::"
+            "test_a_run_smooths_a_sequence_noisier_than_the_model_knows_and_says_so",
+        ),
+    ),
 )
