@@ -308,3 +308,63 @@ def test_segment_says_when_it_adapts_the_scale(tmp_path, one_torch_thread):
     assert result.exit_code == 0, result.output
     said = [line for line in result.output.splitlines() if line.startswith("cells of 01 measure")]
     assert len(said) == 1 and "the model's 48 px: segmenting at scale 1." in said[0], said
+
+
+class _Threshold(Segmenter):
+    """Finds every pixel above 105 (frame grey levels), at any scale: dim cells of the test
+    frames come out as their small bright cores, bright ones whole."""
+
+    def labels(self, context: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        return self._frame_labels
+
+    def normalize(self, frame: np.ndarray) -> np.ndarray:
+        from scipy import ndimage as ndi
+
+        self._frame_labels = ndi.label(np.asarray(frame) > 105)[0].astype(np.int32)
+        return np.zeros((1, 1), np.float32)
+
+
+def _dim_among_bright(bright_diameter: float) -> np.ndarray:
+    """Background 100; four bright cells (200) `bright_diameter` wide; six dim ones whose
+    cores (110) are 20 px wide in a rim at 104 (below the threshold)."""
+    yy, xx = np.mgrid[:400, :400]
+    frame = np.full((400, 400), 100.0, np.float32)
+    for i in range(10):
+        cy, cx = 60 + (i // 4) * 130, 50 + (i % 4) * 100
+        r2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        if i < 4:
+            frame[r2 < (bright_diameter / 2) ** 2] = 200.0
+        else:
+            frame[r2 < 24**2] = 104.0
+            frame[r2 < 10**2] = 110.0
+    return frame
+
+
+def test_bright_half_keeps_the_brighter_objects():
+    from inference.segmentation.segmenter import bright_half
+
+    labels = np.array([[1, 1, 2, 2, 3, 0, 4]], np.int32)
+    frame = np.array([[5, 5, 1, 1, 9, 0, 2]], np.float32)
+    assert np.array_equal(bright_half([labels], [frame])[0], [[1, 1, 0, 0, 3, 0, 0]])
+    empty = np.zeros((3, 3), np.int32)
+    assert bright_half([empty], [empty.astype(float)])[0] is empty
+
+
+def test_dim_cells_found_in_part_do_not_rescale_but_smaller_bright_cells_do(capsys):
+    from dataclasses import fields
+
+    from inference.segmentation.segmenter import adapt_scale_to, median_diameter
+
+    base = Segmenter.from_folder(SIM_MODEL)
+    probe = _Threshold(**{f.name: getattr(base, f.name) for f in fields(base)})
+    frames = [_dim_among_bright(base.cell_diameter)] * 2
+    masks = []
+    for f in frames:
+        probe.normalize(f)
+        masks.append(probe.labels([], f.shape))
+    assert median_diameter(masks) < base.cell_diameter / 2  # most found cells are small cores
+    assert adapt_scale_to(frames, probe, "dim") == base.scale
+    assert "segmenting at scale" not in capsys.readouterr().err
+    small = [_dim_among_bright(base.cell_diameter * 0.6)] * 2
+    assert adapt_scale_to(small, probe, "small") != base.scale  # the bright cells shrank too
+    assert "cells of small measure" in capsys.readouterr().err

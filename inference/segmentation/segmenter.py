@@ -231,8 +231,10 @@ def adapt_scale_to(
     wrong size). Real cells keep their size in frame pixels at any scale, so a rescale
     must bring them a quarter of the way nearer the trained size at least; where it does
     not (objects of one size on the network's grid whatever the scale: texture cut into
-    pieces, not cells) the trained scale is kept and the log says so. Models without a
-    recorded diameter keep their scale.
+    pieces, not cells) the trained scale is kept and the log says so. A rescale also needs
+    the brighter half of the cells to be off: dim cells found only in part (dim cells among
+    bright ones) make the median small, while a real change of magnification changes every
+    cell. Models without a recorded diameter keep their scale.
     """
     if segmenter.cell_diameter is None or not segmenter.adapt_scale or not frames:
         return segmenter.scale
@@ -241,9 +243,12 @@ def adapt_scale_to(
     wanted = segmenter.cell_diameter * trained  # training cells' width on the network's grid
     previous: float | None = None  # |log| of the last mismatch, on the network's grid
     for _ in range(2):
-        measured = _measured_diameter(frames, segmenter)
-        if measured is None:
+        masks = _masks(frames, segmenter)
+        measured, bright = median_diameter(masks), median_diameter(bright_half(masks, frames))
+        if measured is None or bright is None:
             break
+        if 1 / tolerance <= wanted / bright / segmenter.scale <= tolerance:
+            break  # the bright cells have the trained size: the small ones are dim, in part
         mismatch = abs(np.log(measured * segmenter.scale / wanted))
         if previous is not None and mismatch > 0.75 * previous:
             click.echo(
@@ -279,9 +284,22 @@ def _masks(frames: list[np.ndarray], segmenter: Segmenter) -> list[np.ndarray]:
     ]
 
 
-def _measured_diameter(frames: list[np.ndarray], segmenter: Segmenter) -> float | None:
-    """Median diameter (frame px) of the cells `segmenter` finds in `frames` as it is set."""
-    return median_diameter(_masks(frames, segmenter))
+def bright_half(masks: list[np.ndarray], frames: list[np.ndarray]) -> list[np.ndarray]:
+    """`masks` with only the brighter half of the objects of each frame (by mean grey level
+    in `frames`, the middle one kept): the cells found whole even when dim ones are not."""
+    kept = []
+    for labels, frame in zip(masks, frames, strict=True):
+        flat = labels.ravel().astype(np.int64)
+        areas = np.bincount(flat)
+        ids = np.flatnonzero(areas[1:]) + 1
+        if ids.size == 0:
+            kept.append(labels)
+            continue
+        sums = np.bincount(flat, weights=np.asarray(frame, dtype=np.float64).ravel())
+        means = sums[ids] / areas[ids]
+        dim = ids[np.argsort(means, kind="stable")[: ids.size // 2]]
+        kept.append(np.where(np.isin(labels, dim), 0, labels))
+    return kept
 
 
 def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[np.ndarray]:
