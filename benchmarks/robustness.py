@@ -36,7 +36,12 @@ from inference.segmentation.segmenter import (  # noqa: E402
     adapt_scale_to,
 )
 from seg_code.look import Look, estimate_look  # noqa: E402
-from training.segmentation.looks import Shift, rescale_labels, standard_shifts  # noqa: E402
+from training.segmentation.looks import (  # noqa: E402
+    Shift,
+    cell_level,
+    rescale_labels,
+    standard_shifts,
+)
 from training.simulator import get_preset, simulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,12 +102,6 @@ def segment_shifted(
         context = [segmenter.normalize(f) for f in shifted]
         out.append(segmenter.labels(context, shifted[-1].shape))
     return out
-
-
-def cell_level(frames: list[np.ndarray], markers: list[np.ndarray], look: Look) -> float:
-    """The cells' typical grey level above the background (median under the GT markers)."""
-    values = np.concatenate([f[m > 0].ravel() for f, m in zip(frames, markers, strict=True)])
-    return float(np.median(values)) - look.background if values.size else 0.0
 
 
 def run_dataset(

@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from laptrack_ctc import laptrack_sequence  # noqa: E402
-from robustness import cell_level  # noqa: E402
 
 from inference.errors import CTCError  # noqa: E402
 from inference.io import (  # noqa: E402
@@ -50,7 +49,7 @@ from inference.segmentation.segmenter import Segmenter  # noqa: E402
 from seg_code.look import estimate_look  # noqa: E402
 from training.cut_sequence import cut_sequence  # noqa: E402
 from training.mask_errors import Injected, error_rates, inject_sequence  # noqa: E402
-from training.segmentation.looks import standard_shifts  # noqa: E402
+from training.segmentation.looks import cell_level, standard_shifts  # noqa: E402
 from training.tracked import tracked_frames  # noqa: E402
 from training.tracker.fit_tracker import evaluate_edges  # noqa: E402
 from training.tracker.window_graphs import embed_frames, labelled_window, window_starts  # noqa: E402

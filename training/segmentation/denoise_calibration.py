@@ -25,8 +25,8 @@ from inference.io import open_images, open_masks
 from inference.models.folder import CONFIG_NAME
 from inference.segmentation.segmenter import Segmenter
 from seg_code.denoise import DenoiseRule
-from seg_code.look import Look, cell_snr, estimate_look
-from training.segmentation.looks import compress_signal
+from seg_code.look import cell_snr, estimate_look
+from training.segmentation.looks import cell_level, compress_signal
 from training.segmentation.metrics import marker_counts, match_counts
 
 #: How many times below the frames' own the cells' signal is pressed.
@@ -69,12 +69,6 @@ def load_calibration_frames(
         labels=[seg.read(seg.indices.index(t)) for t in chosen],
         markers=[tra.read(t) if tra is not None and t < len(tra) else None for t in chosen],
     )
-
-
-def cell_level(frames: list[np.ndarray], masks: list[np.ndarray], look: Look) -> float:
-    """The cells' typical grey level above the background (median under `masks`)."""
-    values = np.concatenate([f[m > 0].ravel() for f, m in zip(frames, masks, strict=True)])
-    return float(np.median(values)) - look.background if values.size else 0.0
 
 
 def score_masks(masks: list[np.ndarray], data: CalibrationFrames) -> float:
