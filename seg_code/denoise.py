@@ -55,7 +55,8 @@ class DenoiseRule:
 
     def sigma(self, snr: float) -> float:
         """Sigma (network px) for a sequence whose cells stand `snr` noise sds above its
-        background; 0 where it is no noisier than the model's own frames."""
+        background; 0 where it is no noisier than the model's own frames, and where no
+        cell was found to measure (`snr` 0): smoothing then has nothing to recover."""
         if not self.active or not math.isfinite(snr) or snr <= 0:
             return 0.0
         ratio = self.snr / snr
