@@ -46,10 +46,10 @@ from inference.measures import evaluate  # noqa: E402
 from inference.models.tracker import Tracker  # noqa: E402
 from inference.pipeline import segment_images, track_masks  # noqa: E402
 from inference.segmentation.segmenter import Segmenter  # noqa: E402
-from seg_code.look import estimate_look  # noqa: E402
+from seg_code.look import cell_level, estimate_look  # noqa: E402
 from training.cut_sequence import cut_sequence  # noqa: E402
 from training.mask_errors import Injected, error_rates, inject_sequence  # noqa: E402
-from training.segmentation.looks import cell_level, standard_shifts  # noqa: E402
+from training.segmentation.looks import standard_shifts  # noqa: E402
 from training.tracked import tracked_frames  # noqa: E402
 from training.tracker.fit_tracker import evaluate_edges  # noqa: E402
 from training.tracker.window_graphs import embed_frames, labelled_window, window_starts  # noqa: E402

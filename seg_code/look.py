@@ -119,12 +119,18 @@ def estimate_look(frames: Iterable[np.ndarray], max_pixels: int = 2_000_000) -> 
     )
 
 
+def cell_level(frames: Iterable[np.ndarray], masks: Iterable[np.ndarray], look: Look) -> float:
+    """The cells' typical grey level above the background of `look`: the median of the
+    pixels under `masks` (tracking markers or segmentation masks) in `frames`; 0 if none."""
+    values = [np.asarray(f)[np.asarray(m) > 0] for f, m in zip(frames, masks, strict=True)]
+    inside = np.concatenate([v.ravel() for v in values]) if values else np.array([])
+    return float(np.median(inside)) - look.background if inside.size else 0.0
+
+
 def cell_snr(frames: Iterable[np.ndarray], masks: Iterable[np.ndarray], look: Look) -> float:
     """How many noise sds the cells of `masks` stand above the background of `look`: the
     median of their pixels. Unlike `Look.snr` (the brightest cells), it follows the typical
     cell, which a dim sequence dims and a contrast curve leaves near where it was."""
-    values = [np.asarray(f)[np.asarray(m) > 0] for f, m in zip(frames, masks, strict=True)]
-    inside = np.concatenate([v.ravel() for v in values]) if values else np.array([])
-    if inside.size == 0 or look.noise <= 0:
+    if look.noise <= 0:
         return 0.0
-    return max(float(np.median(inside)) - look.background, 0.0) / look.noise
+    return max(cell_level(frames, masks, look), 0.0) / look.noise

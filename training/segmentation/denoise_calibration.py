@@ -25,8 +25,8 @@ from inference.io import open_images, open_masks
 from inference.models.folder import CONFIG_NAME
 from inference.segmentation.segmenter import Segmenter
 from seg_code.denoise import DenoiseRule
-from seg_code.look import cell_snr, estimate_look
-from training.segmentation.looks import cell_level, compress_signal
+from seg_code.look import cell_level, cell_snr, estimate_look
+from training.segmentation.looks import compress_signal
 from training.segmentation.metrics import marker_counts, match_counts
 
 #: How many times below the frames' own the cells' signal is pressed.
@@ -46,6 +46,11 @@ class CalibrationFrames:
     windows: list[list[np.ndarray]]  # per frame: its context frames, then the frame
     labels: list[np.ndarray]  # SEG masks (may annotate a subset of the cells)
     markers: list[np.ndarray | None]  # TRA markers (every cell), None where absent
+
+    @property
+    def cells(self) -> list[np.ndarray]:
+        """Every cell of each frame: its markers, or its SEG masks where it has none."""
+        return [m if m is not None else s for m, s in zip(self.markers, self.labels, strict=True)]
 
 
 def load_calibration_frames(
@@ -75,10 +80,9 @@ def score_masks(masks: list[np.ndarray], data: CalibrationFrames) -> float:
     """(SEG + detection F1) / 2: SEG on the annotated cells, F1 against the markers (the SEG
     masks where a frame has none)."""
     iou = annotated = found = matched = cells = 0
-    for pred, labels, markers in zip(masks, data.labels, data.markers, strict=True):
+    for pred, labels, truth in zip(masks, data.labels, data.cells, strict=True):
         s_iou, s_annotated, _, _, _ = match_counts(labels, pred)
         iou, annotated = iou + s_iou, annotated + s_annotated
-        truth = markers if markers is not None else labels
         n_found, n_matched = marker_counts(truth, pred)
         found, matched = found + n_found, matched + n_matched
         cells += len(np.unique(truth)) - 1
@@ -108,8 +112,7 @@ def calibrate_denoise(
     under the model's unsmoothed masks; each sigma's score; the sigma chosen)."""
     current = [w[-1] for w in data.windows]
     look = estimate_look(current)
-    truth = [m if m is not None else s for m, s in zip(data.markers, data.labels, strict=True)]
-    level = cell_level(current, truth, look)
+    level = cell_level(current, data.cells, look)
     if level <= 0 or look.noise <= 0:
         raise CTCError("the calibration frames' cells do not stand above the background")
     true_snr = level / look.noise

@@ -27,13 +27,6 @@ def _to_dtype(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return image.astype(dtype)
 
 
-def cell_level(frames: list[np.ndarray], masks: list[np.ndarray], look: Look) -> float:
-    """The cells' typical grey level above the background of `look`: the median of the
-    pixels under `masks` (tracking markers or segmentation masks) in `frames`."""
-    values = np.concatenate([f[m > 0].ravel() for f, m in zip(frames, masks, strict=True)])
-    return float(np.median(values)) - look.background if values.size else 0.0
-
-
 def compress_signal(
     image: np.ndarray, look: Look, cell_level: float, snr: float, rng: np.random.Generator
 ) -> np.ndarray:
