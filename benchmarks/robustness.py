@@ -35,13 +35,9 @@ from inference.segmentation.segmenter import (  # noqa: E402
     adapt_noise,
     adapt_scale_to,
 )
-from seg_code.look import Look, estimate_look  # noqa: E402
-from training.segmentation.looks import (  # noqa: E402
-    Shift,
-    cell_level,
-    rescale_labels,
-    standard_shifts,
-)
+from seg_code.look import Look, cell_level, estimate_look  # noqa: E402
+from training.segmentation.denoise_calibration import segment_windows  # noqa: E402
+from training.segmentation.looks import Shift, rescale_labels, standard_shifts  # noqa: E402
 from training.simulator import get_preset, simulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,12 +92,8 @@ def segment_shifted(
         segmenter = replace(segmenter)
         current = [w[-1] for w in shifted_windows]
         adapt_noise(current[:3], estimate_look(current), segmenter, shift.label)
-        adapt_scale_to([w[-1] for w in shifted_windows][:3], segmenter, shift.label)
-    out = []
-    for shifted in shifted_windows:
-        context = [segmenter.normalize(f) for f in shifted]
-        out.append(segmenter.labels(context, shifted[-1].shape))
-    return out
+        adapt_scale_to(current[:3], segmenter, shift.label)
+    return segment_windows(segmenter, shifted_windows)
 
 
 def run_dataset(
