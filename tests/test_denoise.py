@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_look import _frame  # noisy blurred discs of a known contrast
 
 from inference.cli import main as cli
 from inference.io import open_images, open_masks, write_tiff
@@ -53,21 +54,9 @@ def test_smoothing_lowers_white_noise_as_expected_and_keeps_slices_apart():
     assert smooth(stack, 0.0) is not None and np.array_equal(smooth(stack, 0.0), stack)
 
 
-def _frame(rng, background=94.0, noise=3.5, contrast=28.0, shape=(200, 220), cells=8):
-    from scipy import ndimage as ndi
-
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    labels = np.zeros(shape, np.uint16)
-    for i, (cy, cx) in enumerate(rng.uniform(20, min(shape) - 20, (cells, 2)), 1):
-        labels[(yy - cy) ** 2 + (xx - cx) ** 2 < 12**2] = i
-    signal = ndi.gaussian_filter((labels > 0).astype(float) * contrast, 1.0)
-    image = background + signal + rng.normal(0.0, noise, shape)
-    return np.clip(np.rint(image), 0, 65535).astype(np.uint16), labels
-
-
 def test_cell_snr_follows_a_pressed_signal_and_not_the_brightest_cells():
     rng = np.random.default_rng(3)
-    frame, labels = _frame(rng)
+    frame, labels = _frame(rng, 94.0, 3.5, 8, 28.0, shape=(200, 220))
     look = estimate_look([frame])
     own = cell_snr([frame], [labels], look)
     assert own == pytest.approx(28.0 / 3.5, rel=0.15)
@@ -96,7 +85,10 @@ def test_a_rule_whose_lists_disagree_is_refused_in_one_line(tmp_path):
     model = _model_with_rule(tmp_path, {"snr": 10.0, "ratios": [2.0, 3.0], "sigmas": [1.0]})
     frames = tmp_path / "ds" / "01"
     frames.mkdir(parents=True)
-    write_tiff(frames / "t000.tif", _frame(np.random.default_rng(0))[0])
+    write_tiff(
+        frames / "t000.tif",
+        _frame(np.random.default_rng(0), 94.0, 3.5, 8, 28.0, shape=(200, 220))[0],
+    )
     args = ["segment", "--images", str(frames), "--out", str(tmp_path / "M"), "--model", str(model)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
@@ -110,7 +102,7 @@ def test_a_run_smooths_a_sequence_noisier_than_the_model_knows_and_says_so(tmp_p
     frames.mkdir(parents=True)
     truth = []
     for t in range(3):
-        image, labels = _frame(rng, contrast=14.0)
+        image, labels = _frame(rng, 94.0, 3.5, 8, 14.0, shape=(200, 220))
         write_tiff(frames / f"t{t:03d}.tif", image)
         truth.append(labels)
     said, masks = {}, {}
