@@ -20,6 +20,7 @@ from inference import __version__
 from inference.config import load_section, setting, text
 from inference.errors import CTCError
 from inference.io import atomic_output_dir
+from inference.io.atomic import atomic_file
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -123,3 +124,17 @@ def load_state_checked(module: torch.nn.Module, state: dict, folder: str | Path)
         raise CTCError(
             f"weights do not fit the architecture in {CONFIG_NAME} ({first})", folder
         ) from exc
+
+
+def update_model_config(
+    folder: str | Path, changes: dict[str, Any], training: dict[str, Any] | None = None
+) -> Path:
+    """Set top-level keys of `folder`'s config.json to `changes` and keys of its `training`
+    record to `training` (atomically; the weights and every other key stay): how a
+    calibration or a threshold search records its result and how it was reached."""
+    path = Path(folder) / CONFIG_NAME
+    config = json.loads(path.read_text())
+    config.update(changes)
+    if training:
+        config.setdefault("training", {}).update(training)
+    return atomic_file(path, lambda tmp: tmp.write_text(json.dumps(config, indent=2) + "\n"))

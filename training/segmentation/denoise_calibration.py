@@ -12,8 +12,6 @@ measures on its sequence. Frames the model did not train on, and not the benchma
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ import numpy as np
 
 from inference.errors import CTCError
 from inference.io import open_images, open_masks
-from inference.models.folder import CONFIG_NAME
+from inference.models.folder import update_model_config
 from inference.segmentation.segmenter import Segmenter
 from seg_code.denoise import DenoiseRule
 from seg_code.look import cell_level, cell_snr, estimate_look
@@ -168,10 +166,7 @@ def write_denoise_rule(
     model_dir: Path, rule: DenoiseRule, records: list[dict], frames: list[int]
 ) -> None:
     """Rewrite `model_dir`'s config.json with `rule` (atomically; the weights stay)."""
-    path = model_dir / CONFIG_NAME
-    config = json.loads(path.read_text())
-    config["denoise"] = rule.to_dict()
-    config.setdefault("training", {})["denoise_calibration"] = {
+    calibration = {
         "frames": frames,
         "levels": [
             {
@@ -183,6 +178,6 @@ def write_denoise_rule(
             for r in records
         ],
     }
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    os.replace(tmp, path)
+    update_model_config(
+        model_dir, {"denoise": rule.to_dict()}, {"denoise_calibration": calibration}
+    )

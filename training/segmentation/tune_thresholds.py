@@ -6,12 +6,10 @@ sequence's look by tuning them on a few annotated frames, without retraining.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
-from inference.models.folder import CONFIG_NAME
+from inference.models.folder import update_model_config
 from inference.segmentation.segmenter import Segmenter
 from seg_code.resize import resample, scaled_shape
 from training.segmentation.fit_segmenter import tune_postprocess
@@ -31,14 +29,6 @@ def tune_model_thresholds(model_dir: str | Path, samples: list[SegSample]) -> di
         for s in samples
     ]
     tuned, scores = tune_postprocess(probs, samples, segmenter.postprocess)
-    path = model_dir / CONFIG_NAME
-    config = json.loads(path.read_text())
-    config["postprocess"] = tuned.to_dict()
-    config.setdefault("training", {})["tuned_on"] = {
-        "frames": [s.index for s in samples],
-        "scores": scores,
-    }
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    os.replace(tmp, path)
+    tuned_on = {"frames": [s.index for s in samples], "scores": scores}
+    update_model_config(model_dir, {"postprocess": tuned.to_dict()}, {"tuned_on": tuned_on})
     return scores
