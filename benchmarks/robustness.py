@@ -32,6 +32,7 @@ from inference.io import open_images, open_masks, write_mask  # noqa: E402
 from inference.io.sequence import frame_name  # noqa: E402
 from inference.segmentation.segmenter import (  # noqa: E402
     Segmenter,
+    adapt_contrast,
     adapt_noise,
     adapt_scale_to,
 )
@@ -79,8 +80,9 @@ def segment_shifted(
     adapt: bool = False,
 ) -> list[np.ndarray]:
     """Labels of the last frame of each window (its context before it), all shifted alike;
-    with `adapt`, the smoothing is first set from the shifted frames' signal/noise and the
-    network's scale from their cell size, as a run does (on a copy of `segmenter`)."""
+    with `adapt`, the smoothing is first set from the shifted frames' signal/noise, the
+    network's scale from their cell size and the contrast cap from their typical cell, as
+    a run does (on a copy of `segmenter`)."""
     shifted_windows = []
     for i, window in enumerate(windows):
         shifted = []
@@ -91,8 +93,10 @@ def segment_shifted(
     if adapt:
         segmenter = replace(segmenter)
         current = [w[-1] for w in shifted_windows]
-        adapt_noise(current[:3], estimate_look(current), segmenter, shift.label)
+        seen = estimate_look(current)  # the shifted frames' look, as a run estimates it
+        adapt_noise(current[:3], seen, segmenter, shift.label)
         adapt_scale_to(current[:3], segmenter, shift.label)
+        adapt_contrast(current[:3], seen, segmenter, shift.label)
     return segment_windows(segmenter, shifted_windows)
 
 
@@ -265,7 +269,7 @@ def plot(rows: list[dict], out: Path) -> None:
     "--adapt/--no-adapt",
     default=False,
     show_default=True,
-    help="Adapt the network's scale to each shifted look's cell size first, as a run does.",
+    help="Adapt smoothing, scale and contrast cap to each shifted look first, as a run does.",
 )
 @click.option(
     "--family",

@@ -241,4 +241,15 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_a_run_smooths_a_sequence_noisier_than_the_model_knows_and_says_so",
         ),
     ),
+    Mutation(
+        "contrast-cap-not-applied",
+        "a run measures the typical cell and logs the contrast cap, but normalises every frame "
+        "by its full percentile range",
+        "seg_code/normalize.py",
+        (("        scale = min(scale, max_range)", "        scale = max(scale, max_range)"),),
+        (
+            "tests/test_contrast.py::"
+            "test_a_run_caps_the_range_of_dim_cells_among_bright_ones_finds_them_and_says_so",
+        ),
+    ),
 )

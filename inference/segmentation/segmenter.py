@@ -21,9 +21,10 @@ from inference.io import FrameSequence, atomic_output_dir, frame_name, write_mas
 from inference.models.folder import CONFIG_NAME, load_model_folder, load_state_checked
 from inference.progress import progress
 from inference.segmentation.segmenter_config import InferenceParams, SegmentationConfig
+from seg_code.contrast import ContrastRule
 from seg_code.denoise import DenoiseRule, smooth
-from seg_code.look import Look, cell_snr, estimate_look
-from seg_code.normalize import percentile_normalize
+from seg_code.look import Look, cell_level, cell_snr, estimate_look
+from seg_code.normalize import percentile_normalize, percentile_range
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from seg_code.predict import predict_probabilities
 from seg_code.resize import resample, scaled_shape
@@ -53,6 +54,8 @@ class Segmenter:
     adapt_scale: bool = True  # rescale to that diameter when a sequence's cells differ
     denoise: DenoiseRule = DenoiseRule()  # smoothing by how much noisier a sequence is
     smoothing: float = 0.0  # Gaussian sigma (px on the network's grid) before normalising
+    contrast: ContrastRule = ContrastRule()  # a cap on the range, from the typical cell
+    max_range: float | None = None  # the cap a run set (grey levels); None: the percentiles'
 
     @classmethod
     def from_folder(cls, folder: str | Path, overrides: dict[str, Any] | None = None) -> Segmenter:
@@ -75,6 +78,7 @@ class Segmenter:
             flip_average=run.flip_average,
             cell_diameter=run.cell_diameter,
             denoise=config.denoise,
+            contrast=config.contrast,
         )
         load_state_checked(model, state, folder)
         model.eval()
@@ -91,10 +95,10 @@ class Segmenter:
 
     def normalize(self, frame: np.ndarray) -> np.ndarray:
         """A frame as the network sees it: smoothed (`smoothing`, for a noisy sequence),
-        percentile-normalised, on the network's grid."""
+        percentile-normalised (the range capped at `max_range`), on the network's grid."""
         if self.smoothing > 0:  # the sigma is kept on the network's grid, whatever the scale
             frame = smooth(frame, self.smoothing / self.scale)
-        image = percentile_normalize(frame, **self.normalization)
+        image = percentile_normalize(frame, **self.normalization, max_range=self.max_range)
         return resample(image[None], scaled_shape(image.shape, self.scale))[0]
 
     def probabilities(self, context: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
@@ -178,6 +182,43 @@ def adapt_noise(
             err=True,
         )
     return segmenter.smoothing
+
+
+def adapt_contrast(
+    frames: list[np.ndarray], look: Look, segmenter: Segmenter, name: str = ""
+) -> float | None:
+    """Set `segmenter.max_range` by the model's `ContrastRule` from the typical cell of
+    `frames` (a sequence of `look`, segmented as the segmenter is set), say so on stderr
+    when it narrows their range, and return it (None: the model has no rule, or no cell
+    was found)."""
+    segmenter.max_range = None
+    if not segmenter.contrast.active or not frames:
+        return None
+    level = cell_level(frames, _masks(frames, segmenter), look)
+    cap = segmenter.contrast.max_range(level)
+    low, high = segmenter.normalization["low"], segmenter.normalization["high"]
+    widest = max(hi - lo for lo, hi in (percentile_range(f, low, high) for f in frames))
+    segmenter.max_range = cap
+    if cap is None:
+        return None
+    said = (
+        f"{segmenter.contrast.range_per_cell:.1f} times the typical cell's {level:.4g} grey "
+        f"levels above the background of {name or 'the sequence'}"
+    )
+    if cap < widest:
+        click.echo(
+            f"contrast range capped at {cap:.4g} grey levels ({said}; its brightest cells span "
+            f"{widest / level:.1f} times it, {widest:.4g}) so that dim cells are not pressed "
+            "into the noise",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"contrast cap {cap:.4g} grey levels ({said}): wider than the sampled frames' "
+            f"range ({widest:.4g}), which they keep",
+            err=True,
+        )
+    return cap
 
 
 def median_diameter(masks: list[np.ndarray]) -> float | None:
@@ -313,8 +354,10 @@ def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[n
     if isinstance(images, FrameSequence) and len(images):
         read: dict[int, np.ndarray] = {}  # the sampled frames, read once for all
         look = log_look(images, read)
-        adapt_noise(spread_frames(images, 3, read), look, segmenter, images.folder.name)
+        sampled = spread_frames(images, 3, read)
+        adapt_noise(sampled, look, segmenter, images.folder.name)
         adapt_scale(images, segmenter, read)
+        adapt_contrast(sampled, look, segmenter, images.folder.name)
     window: deque[np.ndarray] = deque(maxlen=segmenter.context_frames + 1)
     for frame in images:
         current = segmenter.normalize(frame)

@@ -2,7 +2,9 @@
 
 `architecture` (the U-Net), `context_frames`, `normalization`, `postprocess`
 (`seg_code.postprocess.PostprocessParams`), `denoise` (`seg_code.denoise.DenoiseRule`: how
-much a noisier sequence is smoothed) and `inference` (tiling, resolution, arithmetic).
+much a noisier sequence is smoothed), `contrast` (`seg_code.contrast.ContrastRule`: how wide
+a range a frame keeps against its typical cell) and `inference` (tiling, resolution,
+arithmetic).
 Each default lives here once; `inference.segmentation.segmenter.Segmenter` takes its own from these.
 """
 
@@ -21,6 +23,7 @@ from inference.config import (
     section,
     setting,
 )
+from seg_code.contrast import ContrastRule
 from seg_code.denoise import DenoiseRule
 from seg_code.postprocess import PostprocessParams
 from seg_code.predict import PRECISIONS
@@ -81,6 +84,7 @@ class SegmentationConfig:
     normalization: NormalizationParams = section(NormalizationParams)
     postprocess: PostprocessParams = section(PostprocessParams)
     denoise: DenoiseRule = section(DenoiseRule)
+    contrast: ContrastRule = section(ContrastRule)
     inference: InferenceParams = section(InferenceParams)
 
     def __post_init__(self) -> None:

@@ -223,3 +223,55 @@ def calibrate_denoise_command(
     click.echo(
         f"wrote {model_dir / 'config.json'}: signal/noise {rule.snr:.1f}; sigma by ratio {steps}"
     )
+
+
+@click.command("calibrate-contrast")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@model_option(
+    "Segmentation model folder whose config.json gets the rule (e.g. parameters/X/seg).",
+    path_type=Path,
+)
+@click.option("--seq", default="01", show_default=True)
+@click.option(
+    "--frames",
+    "frames",
+    required=True,
+    help="Frames START:STOP of the model's own kind: every one measures the range, the "
+    "SEG-annotated ones try the cap on other looks.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the looks' added noise.")
+def calibrate_contrast_command(
+    dataset: Path, model_dir: Path, seq: str, frames: str, seed: int
+) -> None:
+    """Choose MODEL's contrast cap on frames of DATASET/SEQ.
+
+    How wide each frame's percentile range is, in units of its typical cell's level above
+    the background, is measured on every frame of FRAMES; the widest, times a margin, is
+    the candidate cap. It is kept (MODEL/config.json's `contrast` section, which a run
+    applies from the typical cell it measures) only if, on the annotated frames shifted to
+    other looks, it costs no look and gains on one. Use frames the model did not train on.
+    """
+    from inference.io import open_images
+    from inference.segmentation.segmenter import Segmenter
+    from training.segmentation.contrast_calibration import (
+        calibrate_contrast,
+        write_contrast_rule,
+    )
+    from training.segmentation.denoise_calibration import load_calibration_frames
+
+    segmenter = Segmenter.from_folder(model_dir)
+    segmenter.precision = "float32"
+    span = _frame_range(frames)
+    data = load_calibration_frames(dataset, seq, span, segmenter.context_frames)
+    images = open_images(dataset / seq)
+    own = [images.read(t) for t in span if t < len(images)]
+    rule, record = calibrate_contrast(
+        segmenter, data, own, seed=seed, log=lambda m: click.echo(m, err=True)
+    )
+    write_contrast_rule(model_dir, rule, record)
+    said = (
+        f"range capped at {rule.range_per_cell:g} x the typical cell"
+        if rule.active
+        else f"no cap (the candidate {record['candidate']:g} x the typical cell was not kept)"
+    )
+    click.echo(f"wrote {model_dir / 'config.json'}: {said}")
