@@ -10,7 +10,8 @@ blur, brighter saturated cells, rescale x0.75 and x1.33) and scored with the CTC
 and simulated sequences whose look is drawn from wide ranges are scored the same way.
 
     python benchmarks/robustness.py [--ctc ../shared/ctc] [--params parameters]
-        [--frames 6] [--docs docs]      # --docs writes docs/robustness.md and .png
+        [--frames 6] [--docs docs]      # --docs writes docs/robustness_table.md, .png, .json
+        (with --adapt: docs/robustness_adapted_table.md, .png, .json)
 """
 
 from __future__ import annotations
@@ -320,10 +321,11 @@ def main(
     click.echo(table)
     if docs is not None:
         docs.mkdir(parents=True, exist_ok=True)
-        plot(rows, docs / "robustness.png")
-        (docs / "robustness_table.md").write_text(table + "\n")
-        (docs / "robustness.json").write_text(json.dumps(rows, indent=1) + "\n")
-        click.echo(f"wrote robustness.png, _table.md and .json in {docs}", err=True)
+        stem = "robustness_adapted" if adapt else "robustness"  # the shipped models as run
+        plot(rows, docs / f"{stem}.png")
+        (docs / f"{stem}_table.md").write_text(table + "\n")
+        (docs / f"{stem}.json").write_text(json.dumps(rows, indent=1) + "\n")
+        click.echo(f"wrote {stem}.png, _table.md and .json in {docs}", err=True)
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ def adapt_noise(
     segmenter.smoothing = 0.0
     if not segmenter.denoise.active or not frames:
         return 0.0
-    snr = cell_snr(frames, _masks(frames, segmenter), look)
+    snr = cell_snr(frames, masks_without_context(frames, segmenter), look)
     segmenter.smoothing = segmenter.denoise.sigma(snr)
     if segmenter.smoothing > 0:
         click.echo(
@@ -194,7 +194,7 @@ def adapt_contrast(
     segmenter.max_range = None
     if not segmenter.contrast.active or not frames:
         return None
-    level = cell_level(frames, _masks(frames, segmenter), look)
+    level = cell_level(frames, masks_without_context(frames, segmenter), look)
     cap = segmenter.contrast.max_range(level)
     low, high = segmenter.normalization["low"], segmenter.normalization["high"]
     widest = max(hi - lo for lo, hi in (percentile_range(f, low, high) for f in frames))
@@ -284,7 +284,7 @@ def adapt_scale_to(
     wanted = segmenter.cell_diameter * trained  # training cells' width on the network's grid
     previous: float | None = None  # |log| of the last mismatch, on the network's grid
     for _ in range(2):
-        masks = _masks(frames, segmenter)
+        masks = masks_without_context(frames, segmenter)
         measured, bright = median_diameter(masks), median_diameter(bright_half(masks, frames))
         if measured is None or bright is None:
             break
@@ -317,7 +317,7 @@ def adapt_scale_to(
     return segmenter.scale
 
 
-def _masks(frames: list[np.ndarray], segmenter: Segmenter) -> list[np.ndarray]:
+def masks_without_context(frames: list[np.ndarray], segmenter: Segmenter) -> list[np.ndarray]:
     """The cells `segmenter` finds in each of `frames` as it is set (each its own context)."""
     return [
         segmenter.labels([segmenter.normalize(f)] * (segmenter.context_frames + 1), f.shape)

@@ -23,10 +23,10 @@ from inference.errors import CTCError
 from inference.models.folder import update_model_config
 from inference.segmentation.segmenter import (
     Segmenter,
-    _masks,
     adapt_contrast,
     adapt_noise,
     adapt_scale_to,
+    masks_without_context,
 )
 from seg_code.contrast import ContrastRule
 from seg_code.look import Look, cell_level, estimate_look
@@ -53,7 +53,7 @@ def range_ratios(segmenter: Segmenter, frames: Sequence[np.ndarray]) -> list[flo
     low, high = segmenter.normalization["low"], segmenter.normalization["high"]
     ratios = []
     for frame in frames:
-        level = cell_level([frame], _masks([frame], segmenter), look)
+        level = cell_level([frame], masks_without_context([frame], segmenter), look)
         if level > 0:
             lo, hi = percentile_range(frame, low, high)
             ratios.append((hi - lo) / level)
@@ -103,8 +103,8 @@ def calibrate_contrast(
         scores[name] = {"without": round(without, 4), "with": round(with_cap, 4)}
         log(f"{name}: {without:.3f} without the cap, {with_cap:.3f} with it")
     changes = [s["with"] - s["without"] for s in scores.values()]
-    kept = min(changes) >= -GAIN and max(changes) > GAIN
     worst, best = min(changes), max(changes)
+    kept = worst >= -GAIN and best > GAIN
     if kept:
         log(f"cap kept: no look loses over {GAIN:g} (worst {worst:+.3f}), one gains {best:+.3f}")
     else:
