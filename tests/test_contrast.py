@@ -5,12 +5,12 @@ the rule, the normalisation it caps, a run that applies it and says so, its cali
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_denoise import model_with  # a copy of the SIM+ segmenter with config sections set
 
 from inference.cli import main as cli
 from inference.io import open_images, open_masks, write_tiff
@@ -52,17 +52,8 @@ def test_a_capped_range_lifts_dim_cells_and_a_wide_cap_changes_nothing():
     assert capped[20, 20] > 10  # bright cells go past 1, as they do unclipped
 
 
-def _model_with_contrast(tmp_path: Path, section: dict) -> Path:
-    model = tmp_path / "seg"
-    shutil.copytree(SIM_MODEL, model)
-    config = json.loads((model / "config.json").read_text())
-    config["contrast"] = section
-    (model / "config.json").write_text(json.dumps(config))
-    return model
-
-
 def test_a_malformed_rule_is_refused_in_one_line(tmp_path):
-    model = _model_with_contrast(tmp_path, {"range_per_cell": -1.0})
+    model = model_with(tmp_path, contrast={"range_per_cell": -1.0})
     frames = tmp_path / "ds" / "01"
     frames.mkdir(parents=True)
     write_tiff(frames / "t000.tif", open_images(SAMPLE / "01").read(0))
@@ -99,7 +90,7 @@ def test_a_run_caps_the_range_of_dim_cells_among_bright_ones_finds_them_and_says
         write_tiff(dimmed / f"t{i:03d}.tif", _dim_among_bright(images.read(t), gt.read(t), 0.2))
     found, said, masks = {}, {}, {}
     for name, section in (("capped", {"range_per_cell": per_cell}), ("plain", {})):
-        model = _model_with_contrast(tmp_path / name, section)
+        model = model_with(tmp_path / name, contrast=section)
         out = tmp_path / f"{name}-masks"
         args = ["segment", "--images", str(dimmed), "--out", str(out), "--model", str(model)]
         result = CliRunner().invoke(cli, args)
@@ -123,11 +114,7 @@ def test_a_run_caps_the_range_of_dim_cells_among_bright_ones_finds_them_and_says
 
 
 def test_calibration_measures_the_range_tries_the_cap_and_writes_what_it_chose(tmp_path):
-    model = tmp_path / "seg"
-    shutil.copytree(SIM_MODEL, model)
-    config = json.loads((model / "config.json").read_text())
-    config.pop("contrast", None)
-    (model / "config.json").write_text(json.dumps(config))
+    model = model_with(tmp_path, contrast={})  # no rule yet
     args = ["calibrate-contrast", str(SAMPLE), "--model", str(model), "--frames", "30:40"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output

@@ -72,17 +72,18 @@ def test_cell_snr_follows_a_pressed_signal_and_not_the_brightest_cells():
     assert cell_snr([frame], [np.zeros_like(labels)], look) == 0.0
 
 
-def _model_with_rule(tmp_path: Path, rule: dict) -> Path:
+def model_with(tmp_path: Path, **sections: dict) -> Path:
+    """A copy of the SIM+ segmenter in `tmp_path/seg` with `sections` of its config replaced."""
     model = tmp_path / "seg"
     shutil.copytree(SIM_MODEL, model)
     config = json.loads((model / "config.json").read_text())
-    config["denoise"] = rule
+    config.update(sections)
     (model / "config.json").write_text(json.dumps(config))
     return model
 
 
 def test_a_rule_whose_lists_disagree_is_refused_in_one_line(tmp_path):
-    model = _model_with_rule(tmp_path, {"snr": 10.0, "ratios": [2.0, 3.0], "sigmas": [1.0]})
+    model = model_with(tmp_path, denoise={"snr": 10.0, "ratios": [2.0, 3.0], "sigmas": [1.0]})
     frames = tmp_path / "ds" / "01"
     frames.mkdir(parents=True)
     write_tiff(
@@ -108,8 +109,8 @@ def test_a_run_smooths_a_sequence_noisier_than_the_model_knows_and_says_so(tmp_p
     said, masks = {}, {}
     # the model's own cells at 1000 sds: this sequence is far noisier; at 0.5: cleaner
     for name, snr in (("noisier", 1000.0), ("cleaner", 0.5)):
-        model = _model_with_rule(
-            tmp_path / name, {"snr": snr, "ratios": [2.0, 8.0], "sigmas": [1.0, 2.0]}
+        model = model_with(
+            tmp_path / name, denoise={"snr": snr, "ratios": [2.0, 8.0], "sigmas": [1.0, 2.0]}
         )
         out = tmp_path / f"{name}-masks"
         args = ["segment", "--images", str(frames), "--out", str(out), "--model", str(model)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,10 @@ from inference.io.atomic import refuse_to_overwrite
 from training.cli.tracking_options import frame_span
 from training.segmentation.from_dataset import seg_config, train_on_dataset
 from training.segmentation.samples import load_samples
+
+if TYPE_CHECKING:
+    from inference.segmentation.segmenter import Segmenter
+    from training.segmentation.denoise_calibration import CalibrationFrames
 
 
 def _frame_range(text: str | None) -> range | None:
@@ -183,6 +188,21 @@ def tune_seg(dataset: Path, model_dir: Path, seq: str, frames: str) -> None:
     )
 
 
+def _calibration_inputs(
+    dataset: Path, model_dir: Path, seq: str, frames: str
+) -> tuple[Segmenter, CalibrationFrames, range]:
+    """A calibration's segmenter (exact float32 arithmetic), the annotated frames of
+    `frames` with their context, and the span itself."""
+    from inference.segmentation.segmenter import Segmenter
+    from training.segmentation.denoise_calibration import load_calibration_frames
+
+    segmenter = Segmenter.from_folder(model_dir)
+    segmenter.precision = "float32"
+    span = _frame_range(frames)
+    data = load_calibration_frames(dataset, seq, span, segmenter.context_frames)
+    return segmenter, data, span
+
+
 @click.command("calibrate-denoise")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @model_option(
@@ -204,17 +224,9 @@ def calibrate_denoise_command(
     level is written to MODEL/config.json as its `denoise` rule, which a run applies from
     the signal/noise it measures on its sequence. Use frames the model did not train on.
     """
-    from inference.segmentation.segmenter import Segmenter
-    from training.segmentation.denoise_calibration import (
-        calibrate_denoise,
-        load_calibration_frames,
-        write_denoise_rule,
-    )
+    from training.segmentation.denoise_calibration import calibrate_denoise, write_denoise_rule
 
-    segmenter = Segmenter.from_folder(model_dir)
-    segmenter.precision = "float32"
-    span = _frame_range(frames)
-    data = load_calibration_frames(dataset, seq, span, segmenter.context_frames)
+    segmenter, data, _ = _calibration_inputs(dataset, model_dir, seq, frames)
     rule, records = calibrate_denoise(
         segmenter, data, seed=seed, log=lambda m: click.echo(m, err=True)
     )
@@ -252,17 +264,12 @@ def calibrate_contrast_command(
     other looks, it costs no look and gains on one. Use frames the model did not train on.
     """
     from inference.io import open_images
-    from inference.segmentation.segmenter import Segmenter
     from training.segmentation.contrast_calibration import (
         calibrate_contrast,
         write_contrast_rule,
     )
-    from training.segmentation.denoise_calibration import load_calibration_frames
 
-    segmenter = Segmenter.from_folder(model_dir)
-    segmenter.precision = "float32"
-    span = _frame_range(frames)
-    data = load_calibration_frames(dataset, seq, span, segmenter.context_frames)
+    segmenter, data, span = _calibration_inputs(dataset, model_dir, seq, frames)
     images = open_images(dataset / seq)
     own = [images.read(t) for t in span if t < len(images)]
     rule, record = calibrate_contrast(
