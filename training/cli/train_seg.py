@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -203,13 +204,20 @@ def _calibration_inputs(
     return segmenter, data, span
 
 
+def _calibration_arguments(command: Callable[..., None]) -> Callable[..., None]:
+    """DATASET, --model (the folder whose config.json gets the rule) and --seq, as every
+    calibration command takes them."""
+    command = click.option("--seq", default="01", show_default=True)(command)
+    command = model_option(
+        "Segmentation model folder whose config.json gets the rule (e.g. parameters/X/seg).",
+        path_type=Path,
+    )(command)
+    dataset = click.Path(exists=True, file_okay=False, path_type=Path)
+    return click.argument("dataset", type=dataset)(command)
+
+
 @click.command("calibrate-denoise")
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@model_option(
-    "Segmentation model folder whose config.json gets the rule (e.g. parameters/X/seg).",
-    path_type=Path,
-)
-@click.option("--seq", default="01", show_default=True)
+@_calibration_arguments
 @click.option(
     "--frames", "frames", required=True, help="SEG-annotated frames START:STOP to measure on."
 )
@@ -238,12 +246,7 @@ def calibrate_denoise_command(
 
 
 @click.command("calibrate-contrast")
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@model_option(
-    "Segmentation model folder whose config.json gets the rule (e.g. parameters/X/seg).",
-    path_type=Path,
-)
-@click.option("--seq", default="01", show_default=True)
+@_calibration_arguments
 @click.option(
     "--frames",
     "frames",
