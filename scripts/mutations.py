@@ -252,4 +252,20 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_a_run_caps_the_range_of_dim_cells_among_bright_ones_finds_them_and_says_so",
         ),
     ),
+    Mutation(
+        "contrast-cap-cuts-a-blurred-sequence",
+        "a run caps the contrast range even where the cap multiplies the objects it finds "
+        "(its typical cell was background): a blurred sequence is cut into pieces",
+        "inference/segmentation/segmenter.py",
+        (
+            (
+                "        if capped > CAP_MAX_GROWTH * max(found, 1):",
+                "        if capped > 1e9 * max(found, 1):",
+            ),
+        ),
+        (
+            "tests/test_contrast.py::"
+            "test_gowt1s_cap_recovers_dim_nuclei_but_refuses_to_cut_a_blurred_sequence",
+        ),
+    ),
 )

@@ -163,3 +163,42 @@ def test_sim_plus_shipped_cap_gives_back_dim_cells_of_held_out_frames():
         scores[name] = plain, score_masks(segment_windows(segmenter, data.windows), data)
     assert scores["unshifted"][1] == pytest.approx(scores["unshifted"][0], abs=0.005)
     assert scores["gamma 2"][1] > scores["gamma 2"][0] + 0.15, scores
+
+
+@pytest.mark.realdata
+def test_gowt1s_cap_recovers_dim_nuclei_but_refuses_to_cut_a_blurred_sequence(capsys):
+    """GOWT1's masks under a 3 px blur are mostly background pieces, whose "typical cell"
+    would cap the range into more pieces still: the run measures that the cap multiplies
+    the objects and keeps the full range. Under gamma 2 the cap finds its dim nuclei."""
+    from training.segmentation.denoise_calibration import (
+        load_calibration_frames,
+        score_masks,
+        segment_windows,
+    )
+    from training.segmentation.looks import blur
+
+    data_dir = CTC / "Fluo-N2DH-GOWT1"
+    if not data_dir.is_dir():
+        pytest.skip(f"{data_dir} not found")
+    segmenter = Segmenter.from_folder(REPO / "parameters/Fluo-N2DH-GOWT1/seg")
+    assert segmenter.contrast.active
+    data = load_calibration_frames(data_dir, "01", range(40, 48), segmenter.context_frames)
+    own = data.windows
+    scores = {}
+    looks = (("blur", lambda f: blur(f, 3.0)), ("gamma 2", lambda f: gamma_curve(f, 2.0)))
+    for name, shift in looks:
+        data.windows = [[shift(f) for f in w] for w in own]
+        current = [w[-1] for w in data.windows]
+        segmenter.max_range = None
+        plain = score_masks(segment_windows(segmenter, data.windows), data)
+        capsys.readouterr()
+        cap = adapt_contrast(current[:3], estimate_look(current), segmenter)
+        said = capsys.readouterr().err
+        scores[name] = plain, score_masks(segment_windows(segmenter, data.windows), data), cap
+        if name == "blur":
+            assert cap is None and segmenter.max_range is None
+            assert "would cut them into pieces" in said and "not capped" in said
+        else:
+            assert cap is not None and "contrast range capped at" in said
+    assert scores["blur"][1] == scores["blur"][0]
+    assert scores["gamma 2"][1] > scores["gamma 2"][0] + 0.02, scores
