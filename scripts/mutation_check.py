@@ -10,6 +10,9 @@ the editable install's, is what the tests and the `gnntrack` command import. Eac
 first runs the tests named for it (`pytest -x`: a caught mutation stops at the first
 failure), then, only if they pass, the whole default run, so a mutation that a test
 elsewhere catches is still reported as caught (by a test that passes without it).
+`tests/test_mutations.py` is left out of that run: it reads the mutations' text, which no
+longer occurs in a mutant, so it would report every mutation caught. A link to `../shared`
+beside the copy gives the tests the real data the checkout has.
 """
 
 from __future__ import annotations
@@ -70,7 +73,12 @@ def repository_files() -> list[str]:
 
 
 def copy_repository(target: Path) -> None:
-    """The working tree's files as they are now (`repository_files`) and a link to .venv."""
+    """The working tree's files as they are now (`repository_files`), a link to .venv, and
+    beside the copy a link to `../shared` where the checkout has one: the tests on real
+    data then run on the mutants as they do in CI, instead of skipping."""
+    shared = REPO.parent / "shared"
+    if shared.is_dir() and not (target.parent / "shared").exists():
+        (target.parent / "shared").symlink_to(shared.resolve())
     for name in repository_files():
         source = REPO / name
         if source.is_file() or source.is_symlink():
@@ -119,6 +127,8 @@ def check(root: Path, mutation: Mutation, timeout: float) -> Outcome:
         broken: list[str] = []
         while status == 0 or broken:  # the named tests missed it: the whole default run
             deselect = [arg for test in broken for arg in ("--deselect", test)]
+            # test_mutations checks each mutation's text, which a mutant fails by definition
+            deselect += ["--ignore", "tests/test_mutations.py"]
             status, failed, tail = run_pytest(root, ["tests", *deselect], timeout)
             if status == 0 or not failed:
                 break
@@ -175,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gnntrack-mutants-") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / REPO.name
+        root.mkdir()
         copy_repository(root)
         named = list(dict.fromkeys(t for m in chosen for t in m.tests))
         print(f"baseline: the {len(named)} catching tests, unmutated", flush=True)
