@@ -8,9 +8,10 @@ how wide the range was, at most, in units of the typical cell's level above the 
 on the model's own frames (`seg_code.look.cell_level` under the model's masks), times a
 margin; a run measures its sequence's typical cell the same way and caps every frame's range
 at that many times it. On frames like the model's own the cap is wider than the range and
-changes nothing. Whether a model gets a rule at all is chosen on look-shifted validation
-frames (`training.segmentation.contrast_calibration`): where the model's masks on a blurred
-or textured sequence are not cells, their level misleads the cap.
+changes nothing. Where the model's masks on a blurred or textured sequence are not cells,
+their level misleads the cap: a run drops a cap that multiplies the objects it finds
+(`inference.segmentation.segmenter.CAP_MAX_GROWTH`), and whether a model gets a rule at all
+is chosen on look-shifted validation frames (`training.segmentation.contrast_calibration`).
 """
 
 from __future__ import annotations
