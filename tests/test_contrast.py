@@ -18,7 +18,13 @@ from inference.segmentation.segmenter import Segmenter, adapt_contrast
 from seg_code.contrast import ContrastRule
 from seg_code.look import estimate_look
 from seg_code.normalize import percentile_normalize, percentile_range
-from training.segmentation.looks import gamma_curve
+from training.segmentation.denoise_calibration import (
+    CalibrationFrames,
+    load_calibration_frames,
+    score_masks,
+    segment_windows,
+)
+from training.segmentation.looks import blur, gamma_curve
 from training.segmentation.metrics import marker_counts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -135,34 +141,39 @@ def test_calibration_measures_the_range_tries_the_cap_and_writes_what_it_chose(t
     assert "wrote" in result.stdout
 
 
+def _held_out(dataset: str, frames: range) -> tuple[Segmenter, CalibrationFrames]:
+    """The shipped segmenter of `dataset` (it must carry a cap) and its annotated held-out
+    `frames` of 01; skips where the real data is absent."""
+    data_dir = CTC / dataset
+    if not data_dir.is_dir():
+        pytest.skip(f"{data_dir} not found")
+    segmenter = Segmenter.from_folder(REPO / "parameters" / dataset / "seg")
+    assert segmenter.contrast.active
+    return segmenter, load_calibration_frames(data_dir, "01", frames, segmenter.context_frames)
+
+
+def _scores_without_and_with_the_cap(
+    segmenter: Segmenter, data: CalibrationFrames
+) -> tuple[float, float, float | None]:
+    """(score without the cap, score with the cap a run sets on `data`, the cap)."""
+    current = [w[-1] for w in data.windows]
+    segmenter.max_range = None
+    plain = score_masks(segment_windows(segmenter, data.windows), data)
+    cap = adapt_contrast(current[:3], estimate_look(current), segmenter)
+    return plain, score_masks(segment_windows(segmenter, data.windows), data), cap
+
+
 @pytest.mark.realdata
 def test_sim_plus_shipped_cap_gives_back_dim_cells_of_held_out_frames():
     """SIM+'s held-out frames under gamma 2 (dim cells dimmer among bright ones) lose half
     their cells to percentile normalisation; the shipped cap, chosen on validation frames,
     gives them back and leaves the unshifted frames as they were."""
-    from training.segmentation.denoise_calibration import (
-        load_calibration_frames,
-        score_masks,
-        segment_windows,
-    )
-
-    data_dir = CTC / "Fluo-N2DH-SIM+"
-    if not data_dir.is_dir():
-        pytest.skip(f"{data_dir} not found")
-    segmenter = Segmenter.from_folder(SIM_MODEL)
-    assert segmenter.contrast.active
-    data = load_calibration_frames(data_dir, "01", range(52, 65, 3), segmenter.context_frames)
-    scores = {}
-    for name in ("unshifted", "gamma 2"):
-        if name == "gamma 2":
-            data.windows = [[gamma_curve(f, 2.0) for f in w] for w in data.windows]
-        current = [w[-1] for w in data.windows]
-        segmenter.max_range = None
-        plain = score_masks(segment_windows(segmenter, data.windows), data)
-        adapt_contrast(current[:3], estimate_look(current), segmenter)
-        scores[name] = plain, score_masks(segment_windows(segmenter, data.windows), data)
-    assert scores["unshifted"][1] == pytest.approx(scores["unshifted"][0], abs=0.005)
-    assert scores["gamma 2"][1] > scores["gamma 2"][0] + 0.15, scores
+    segmenter, data = _held_out("Fluo-N2DH-SIM+", range(52, 65, 3))
+    plain, capped, _ = _scores_without_and_with_the_cap(segmenter, data)
+    assert capped == pytest.approx(plain, abs=0.005)
+    data.windows = [[gamma_curve(f, 2.0) for f in w] for w in data.windows]
+    plain, capped, cap = _scores_without_and_with_the_cap(segmenter, data)
+    assert cap is not None and capped > plain + 0.15, (plain, capped)
 
 
 @pytest.mark.realdata
@@ -170,35 +181,15 @@ def test_gowt1s_cap_recovers_dim_nuclei_but_refuses_to_cut_a_blurred_sequence(ca
     """GOWT1's masks under a 3 px blur are mostly background pieces, whose "typical cell"
     would cap the range into more pieces still: the run measures that the cap multiplies
     the objects and keeps the full range. Under gamma 2 the cap finds its dim nuclei."""
-    from training.segmentation.denoise_calibration import (
-        load_calibration_frames,
-        score_masks,
-        segment_windows,
-    )
-    from training.segmentation.looks import blur
-
-    data_dir = CTC / "Fluo-N2DH-GOWT1"
-    if not data_dir.is_dir():
-        pytest.skip(f"{data_dir} not found")
-    segmenter = Segmenter.from_folder(REPO / "parameters/Fluo-N2DH-GOWT1/seg")
-    assert segmenter.contrast.active
-    data = load_calibration_frames(data_dir, "01", range(40, 48), segmenter.context_frames)
+    segmenter, data = _held_out("Fluo-N2DH-GOWT1", range(40, 48))
     own = data.windows
-    scores = {}
-    looks = (("blur", lambda f: blur(f, 3.0)), ("gamma 2", lambda f: gamma_curve(f, 2.0)))
-    for name, shift in looks:
-        data.windows = [[shift(f) for f in w] for w in own]
-        current = [w[-1] for w in data.windows]
-        segmenter.max_range = None
-        plain = score_masks(segment_windows(segmenter, data.windows), data)
-        capsys.readouterr()
-        cap = adapt_contrast(current[:3], estimate_look(current), segmenter)
-        said = capsys.readouterr().err
-        scores[name] = plain, score_masks(segment_windows(segmenter, data.windows), data), cap
-        if name == "blur":
-            assert cap is None and segmenter.max_range is None
-            assert "would cut them into pieces" in said and "not capped" in said
-        else:
-            assert cap is not None and "contrast range capped at" in said
-    assert scores["blur"][1] == scores["blur"][0]
-    assert scores["gamma 2"][1] > scores["gamma 2"][0] + 0.02, scores
+    data.windows = [[blur(f, 3.0) for f in w] for w in own]
+    capsys.readouterr()
+    plain, capped, cap = _scores_without_and_with_the_cap(segmenter, data)
+    said = capsys.readouterr().err
+    assert cap is None and segmenter.max_range is None and capped == plain
+    assert "would cut them into pieces" in said and "not capped" in said
+    data.windows = [[gamma_curve(f, 2.0) for f in w] for w in own]
+    plain, capped, cap = _scores_without_and_with_the_cap(segmenter, data)
+    assert "contrast range capped at" in capsys.readouterr().err
+    assert cap is not None and capped > plain + 0.02, (plain, capped)
