@@ -39,6 +39,10 @@ LOW_SIGNAL = 3.0
 #: (GOWT1 under a 3 px blur: 2.2 times) their "typical cell" is background. Dim cells
 #: recovered among bright ones added at most 1.32 times (SIM+ at gamma 2).
 CAP_MAX_GROWTH = 1.5
+#: A rescale leaves the number of cells as it was (held-out SIM+ and GOWT1 at x0.75 and x1.33:
+#: 0.98-1.08 times the objects); one that finds more than this many times the objects cuts
+#: them instead (MSC under a 1.5 px blur, its pieces measured as small cells: 1.38 times).
+SCALE_MAX_GROWTH = 1.25
 
 
 @dataclass
@@ -293,7 +297,9 @@ def adapt_scale_to(
     pieces, not cells) the trained scale is kept and the log says so. A rescale also needs
     the brighter half of the cells to be off: dim cells found only in part (dim cells among
     bright ones) make the median small, while a real change of magnification changes every
-    cell. Models without a recorded diameter keep their scale.
+    cell. Models without a recorded diameter keep their scale. Nor does a rescale that
+    finds more than `SCALE_MAX_GROWTH` times the objects of the trained scale stand: a
+    change of magnification leaves the number of cells as it was.
     """
     if segmenter.cell_diameter is None or not segmenter.adapt_scale or not frames:
         return segmenter.scale
@@ -301,8 +307,10 @@ def adapt_scale_to(
     name = name or "the sequence"
     wanted = segmenter.cell_diameter * trained  # training cells' width on the network's grid
     previous: float | None = None  # |log| of the last mismatch, on the network's grid
+    found: int | None = None  # objects at the trained scale
     for _ in range(2):
         masks = masks_without_context(frames, segmenter)
+        found = sum(int(m.max()) for m in masks) if found is None else found
         measured, bright = median_diameter(masks), median_diameter(bright_half(masks, frames))
         if measured is None or bright is None:
             break
@@ -332,6 +340,17 @@ def adapt_scale_to(
             f"{segmenter.scale:.3g} (trained at {trained:g})",
             err=True,
         )
+    if segmenter.scale != trained and found:
+        rescaled = sum(int(m.max()) for m in masks_without_context(frames, segmenter))
+        if rescaled > SCALE_MAX_GROWTH * found:
+            click.echo(
+                f"warning: at scale {segmenter.scale:.3g} the model finds {rescaled} objects in "
+                f"the sampled frames of {name} where it found {found} at the trained scale: "
+                f"the rescale cuts them (are they cells?); segmenting at the trained scale "
+                f"{trained:g}",
+                err=True,
+            )
+            segmenter.scale, segmenter.postprocess = trained, post
     return segmenter.scale
 
 
