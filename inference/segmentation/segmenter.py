@@ -206,18 +206,18 @@ def adapt_contrast(
     masks = masks_without_context(frames, segmenter)
     level = cell_level(frames, masks, look)
     cap = segmenter.contrast.max_range(level)
+    if cap is None:
+        return None
     low, high = segmenter.normalization["low"], segmenter.normalization["high"]
     widest = max(hi - lo for lo, hi in (percentile_range(f, low, high) for f in frames))
     segmenter.max_range = cap
-    if cap is None:
-        return None
     said = (
         f"{segmenter.contrast.range_per_cell:.1f} times the typical cell's {level:.4g} grey "
         f"levels above the background of {name or 'the sequence'}"
     )
     if cap < widest:
-        found = sum(int(m.max()) for m in masks)  # labels are consecutive
-        capped = sum(int(m.max()) for m in masks_without_context(frames, segmenter))
+        found = object_count(masks)
+        capped = object_count(masks_without_context(frames, segmenter))
         if capped > CAP_MAX_GROWTH * max(found, 1):
             segmenter.max_range = None
             click.echo(
@@ -310,7 +310,8 @@ def adapt_scale_to(
     found: int | None = None  # objects at the trained scale
     for _ in range(2):
         masks = masks_without_context(frames, segmenter)
-        found = sum(int(m.max()) for m in masks) if found is None else found
+        if found is None:
+            found = object_count(masks)
         measured, bright = median_diameter(masks), median_diameter(bright_half(masks, frames))
         if measured is None or bright is None:
             break
@@ -341,7 +342,7 @@ def adapt_scale_to(
             err=True,
         )
     if segmenter.scale != trained and found:
-        rescaled = sum(int(m.max()) for m in masks_without_context(frames, segmenter))
+        rescaled = object_count(masks_without_context(frames, segmenter))
         if rescaled > SCALE_MAX_GROWTH * found:
             click.echo(
                 f"warning: at scale {segmenter.scale:.3g} the model finds {rescaled} objects in "
@@ -360,6 +361,11 @@ def masks_without_context(frames: list[np.ndarray], segmenter: Segmenter) -> lis
         segmenter.labels([segmenter.normalize(f)] * (segmenter.context_frames + 1), f.shape)
         for f in frames
     ]
+
+
+def object_count(masks: list[np.ndarray]) -> int:
+    """How many objects `masks` hold together (the segmenter's labels are consecutive)."""
+    return sum(int(m.max()) for m in masks)
 
 
 def bright_half(masks: list[np.ndarray], frames: list[np.ndarray]) -> list[np.ndarray]:
