@@ -39,7 +39,12 @@ from inference.segmentation.segmenter import (  # noqa: E402
 )
 from seg_code.look import Look, cell_level, estimate_look  # noqa: E402
 from training.segmentation.denoise_calibration import segment_windows  # noqa: E402
-from training.segmentation.looks import Shift, rescale_labels, standard_shifts  # noqa: E402
+from training.segmentation.looks import (  # noqa: E402
+    Shift,
+    rescale_labels,
+    shift_windows,
+    standard_shifts,
+)
 from training.simulator import get_preset, simulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,13 +89,7 @@ def segment_shifted(
     with `adapt`, the smoothing is first set from the shifted frames' signal/noise, the
     network's scale from their cell size and the contrast cap from their typical cell, as
     a run does (on a copy of `segmenter`)."""
-    shifted_windows = []
-    for i, window in enumerate(windows):
-        shifted = []
-        for j, frame in enumerate(window):
-            rng = np.random.default_rng((seed, i, j))
-            shifted.append(shift.apply(frame, look, cell_level, rng))
-        shifted_windows.append(shifted)
+    shifted_windows = shift_windows(windows, shift, look, cell_level, (seed,))
     if adapt:
         segmenter = replace(segmenter)
         current = [w[-1] for w in shifted_windows]

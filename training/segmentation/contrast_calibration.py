@@ -31,7 +31,7 @@ from inference.segmentation.segmenter import (
     masks_without_context,
 )
 from seg_code.contrast import ContrastRule
-from seg_code.look import Look, cell_level, estimate_look
+from seg_code.look import cell_level, estimate_look
 from seg_code.normalize import percentile_range
 from training.segmentation.denoise_calibration import (
     GAIN,
@@ -39,7 +39,7 @@ from training.segmentation.denoise_calibration import (
     score_masks,
     segment_windows,
 )
-from training.segmentation.looks import Shift, standard_shifts
+from training.segmentation.looks import shift_windows, standard_shifts
 
 #: The widest range seen on the model's frames is widened by this before it caps anything.
 MARGIN = 1.25
@@ -92,7 +92,7 @@ def calibrate_contrast(
         raise CTCError(f"unknown look(s) {unknown}; known: {sorted(shifts)}")
     scores: dict[str, dict[str, float]] = {}
     for k, name in enumerate(looks):
-        windows = _shifted(data.windows, shifts[name], look, level, seed, k)
+        windows = shift_windows(data.windows, shifts[name], look, level, (seed, k))
         seen = [w[-1] for w in windows]
         seen_look = estimate_look(seen)
         run = replace(segmenter)
@@ -124,19 +124,6 @@ def calibrate_contrast(
         "kept": kept,
     }
     return (candidate if kept else ContrastRule()), record
-
-
-def _shifted(
-    windows: list[list[np.ndarray]], shift: Shift, look: Look, level: float, seed: int, k: int
-) -> list[list[np.ndarray]]:
-    """Every frame of `windows` shifted by `shift`, each with its own seeded noise."""
-    return [
-        [
-            shift.apply(f, look, level, np.random.default_rng((seed, k, i, j)))
-            for j, f in enumerate(w)
-        ]
-        for i, w in enumerate(windows)
-    ]
 
 
 def write_contrast_rule(model_dir: Path, rule: ContrastRule, record: dict) -> None:

@@ -116,6 +116,24 @@ class Shift:
     scale: float = 1.0
 
 
+def shift_windows(
+    windows: list[list[np.ndarray]],
+    shift: Shift,
+    look: Look,
+    cell_level: float,
+    seed: tuple[int, ...],
+) -> list[list[np.ndarray]]:
+    """Every frame of `windows` (frames with their context) shifted alike, each frame's
+    added noise seeded by `seed` and its place (window, frame)."""
+    return [
+        [
+            shift.apply(f, look, cell_level, np.random.default_rng((*seed, i, j)))
+            for j, f in enumerate(window)
+        ]
+        for i, window in enumerate(windows)
+    ]
+
+
 def standard_shifts() -> list[Shift]:
     """The benchmark's shifts: the looks measured on unseen sequences and beyond them."""
     shifts = [Shift("none", 0.0, "unshifted", lambda im, lk, c, r: im.copy())]
