@@ -33,9 +33,7 @@ from inference.io import open_images, open_masks, write_mask  # noqa: E402
 from inference.io.sequence import frame_name  # noqa: E402
 from inference.segmentation.segmenter import (  # noqa: E402
     Segmenter,
-    adapt_contrast,
-    adapt_noise,
-    adapt_scale_to,
+    adapt_to_sequence,
 )
 from seg_code.look import Look, cell_level, estimate_look  # noqa: E402
 from training.segmentation.denoise_calibration import segment_windows  # noqa: E402
@@ -93,10 +91,8 @@ def segment_shifted(
     if adapt:
         segmenter = replace(segmenter)
         current = [w[-1] for w in shifted_windows]
-        seen = estimate_look(current)  # the shifted frames' look, as a run estimates it
-        adapt_noise(current[:3], seen, segmenter, shift.label)
-        adapt_scale_to(current[:3], segmenter, shift.label)
-        adapt_contrast(current[:3], seen, segmenter, shift.label)
+        # the shifted frames' look, as a run estimates it
+        adapt_to_sequence(current[:3], estimate_look(current), segmenter, shift.label)
     return segment_windows(segmenter, shifted_windows)
 
 

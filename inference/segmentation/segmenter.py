@@ -266,21 +266,6 @@ def sized_postprocess(post: PostprocessParams, factor: float) -> PostprocessPara
     )
 
 
-def adapt_scale(
-    images: FrameSequence,
-    segmenter: Segmenter,
-    read: dict[int, np.ndarray] | None = None,
-    samples: int = 3,
-    tolerance: float = 1.25,
-) -> float:
-    """`adapt_scale_to` a few frames spread over the sequence (those in `read` not read
-    again)."""
-    if segmenter.cell_diameter is None or not segmenter.adapt_scale or not len(images):
-        return segmenter.scale
-    frames = spread_frames(images, samples, read)
-    return adapt_scale_to(frames, segmenter, images.folder.name, tolerance)
-
-
 def adapt_scale_to(
     frames: list[np.ndarray], segmenter: Segmenter, name: str = "", tolerance: float = 1.25
 ) -> float:
@@ -355,6 +340,18 @@ def adapt_scale_to(
     return segmenter.scale
 
 
+def adapt_to_sequence(
+    frames: list[np.ndarray], look: Look, segmenter: Segmenter, name: str = ""
+) -> None:
+    """Every run-time adaptation of `segmenter` to a sequence of `look`, measured on a few
+    of its `frames`, in the order a run applies them: smoothing (`adapt_noise`), then scale
+    (`adapt_scale_to`), then the contrast cap (`adapt_contrast`, measured on cells found at
+    that smoothing and scale). The benchmarks call this too, so they score what a run does."""
+    adapt_noise(frames, look, segmenter, name)
+    adapt_scale_to(frames, segmenter, name)
+    adapt_contrast(frames, look, segmenter, name)
+
+
 def masks_without_context(frames: list[np.ndarray], segmenter: Segmenter) -> list[np.ndarray]:
     """The cells `segmenter` finds in each of `frames` as it is set (each its own context)."""
     return [
@@ -397,10 +394,7 @@ def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[n
     if isinstance(images, FrameSequence) and len(images):
         read: dict[int, np.ndarray] = {}  # the sampled frames, read once for all
         look = log_look(images, read)
-        sampled = spread_frames(images, 3, read)
-        adapt_noise(sampled, look, segmenter, images.folder.name)
-        adapt_scale(images, segmenter, read)
-        adapt_contrast(sampled, look, segmenter, images.folder.name)
+        adapt_to_sequence(spread_frames(images, 3, read), look, segmenter, images.folder.name)
     window: deque[np.ndarray] = deque(maxlen=segmenter.context_frames + 1)
     for frame in images:
         current = segmenter.normalize(frame)
