@@ -281,4 +281,15 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
         ("tests/test_look.py::test_a_rescale_that_cuts_the_objects_into_more_is_undone",),
     ),
+    Mutation(
+        "mask-cache-blind-to-the-cap",
+        "the run-start mask cache keys its masks without the contrast cap: the cap guard "
+        "compares the uncapped masks with themselves and never refuses a cap",
+        "inference/segmentation/segmenter.py",
+        (("            segmenter.max_range,\n", ""),),
+        (
+            "tests/test_contrast.py::"
+            "test_the_adaptations_segment_each_setting_of_the_sampled_frames_once",
+        ),
+    ),
 )

@@ -193,3 +193,55 @@ def test_gowt1s_cap_recovers_dim_nuclei_but_refuses_to_cut_a_blurred_sequence(ca
     plain, capped, cap = _scores_without_and_with_the_cap(segmenter, data)
     assert "contrast range capped at" in capsys.readouterr().err
     assert cap is not None and capped > plain + 0.02, (plain, capped)
+
+
+def test_the_adaptations_segment_each_setting_of_the_sampled_frames_once(
+    tmp_path, one_torch_thread
+):
+    """The run's adaptations (smoothing, scale, cap) decide as they would each on its own,
+    while the sampled frames are segmented once per setting they try, not once per look."""
+    from inference.segmentation.segmenter import (
+        MaskCache,
+        adapt_noise,
+        adapt_scale_to,
+        adapt_to_sequence,
+    )
+
+    images, gt = open_images(SAMPLE / "01"), open_masks(SAMPLE / "01_GT" / "TRA", "man_track")
+    frames = [_dim_among_bright(images.read(t), gt.read(t), 0.2) for t in (10, 12, 14)]
+    look = estimate_look(frames)
+    # a model that finds the sample noisier than its own frames (it smooths) and caps the range
+    model = model_with(
+        tmp_path,
+        denoise={"snr": 1000.0, "ratios": [2.0, 8.0], "sigmas": [1.0, 2.0]},
+        contrast={"range_per_cell": 2.0},
+    )
+
+    def counted(segmenter: Segmenter) -> list[tuple]:
+        settings: list[tuple] = []
+        labels = segmenter.labels
+
+        def labels_counted(context, shape):
+            settings.append(MaskCache.key(segmenter))
+            return labels(context, shape)
+
+        segmenter.labels = labels_counted  # type: ignore[method-assign]
+        return settings
+
+    each = Segmenter.from_folder(model)
+    each_settings = counted(each)
+    adapt_noise(frames, look, each)
+    adapt_scale_to(frames, each)
+    adapt_contrast(frames, look, each)
+    together = Segmenter.from_folder(model)
+    together_settings = counted(together)
+    adapt_to_sequence(frames, look, together)
+
+    assert together.smoothing == each.smoothing > 0
+    assert together.max_range == each.max_range and together.max_range is not None
+    assert together.scale == each.scale
+    tried = {key[1:] for key in each_settings}  # the model's id differs between the two
+    assert len(tried) == 3  # unsmoothed (noise), then smoothed uncapped and capped ...
+    assert len(each_settings) == 4 * len(frames)  # ... smoothed uncapped twice: scale, cap
+    assert len(together_settings) == 3 * len(frames)
+    assert {key[1:] for key in together_settings} == tried

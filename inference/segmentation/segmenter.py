@@ -172,7 +172,11 @@ def log_look(images: FrameSequence, read: dict[int, np.ndarray] | None = None) -
 
 
 def adapt_noise(
-    frames: list[np.ndarray], look: Look, segmenter: Segmenter, name: str = ""
+    frames: list[np.ndarray],
+    look: Look,
+    segmenter: Segmenter,
+    name: str = "",
+    cache: MaskCache | None = None,
 ) -> float:
     """Set `segmenter.smoothing` by the model's `DenoiseRule` from how far the cells of
     `frames` (a sequence of `look`, segmented unsmoothed) stand above its noise, say so on
@@ -181,7 +185,7 @@ def adapt_noise(
     segmenter.smoothing = 0.0
     if not segmenter.denoise.active or not frames:
         return 0.0
-    snr = cell_snr(frames, masks_without_context(frames, segmenter), look)
+    snr = cell_snr(frames, masks_without_context(frames, segmenter, cache), look)
     segmenter.smoothing = segmenter.denoise.sigma(snr)
     if segmenter.smoothing > 0:
         click.echo(
@@ -194,7 +198,11 @@ def adapt_noise(
 
 
 def adapt_contrast(
-    frames: list[np.ndarray], look: Look, segmenter: Segmenter, name: str = ""
+    frames: list[np.ndarray],
+    look: Look,
+    segmenter: Segmenter,
+    name: str = "",
+    cache: MaskCache | None = None,
 ) -> float | None:
     """Set `segmenter.max_range` by the model's `ContrastRule` from the typical cell of
     `frames` (a sequence of `look`, segmented as the segmenter is set), say so on stderr
@@ -203,7 +211,7 @@ def adapt_contrast(
     segmenter.max_range = None
     if not segmenter.contrast.active or not frames:
         return None
-    masks = masks_without_context(frames, segmenter)
+    masks = masks_without_context(frames, segmenter, cache)
     level = cell_level(frames, masks, look)
     cap = segmenter.contrast.max_range(level)
     if cap is None:
@@ -217,7 +225,7 @@ def adapt_contrast(
     )
     if cap < widest:
         found = object_count(masks)
-        capped = object_count(masks_without_context(frames, segmenter))
+        capped = object_count(masks_without_context(frames, segmenter, cache))
         if capped > CAP_MAX_GROWTH * max(found, 1):
             segmenter.max_range = None
             click.echo(
@@ -267,7 +275,11 @@ def sized_postprocess(post: PostprocessParams, factor: float) -> PostprocessPara
 
 
 def adapt_scale_to(
-    frames: list[np.ndarray], segmenter: Segmenter, name: str = "", tolerance: float = 1.25
+    frames: list[np.ndarray],
+    segmenter: Segmenter,
+    name: str = "",
+    tolerance: float = 1.25,
+    cache: MaskCache | None = None,
 ) -> float:
     """Set `segmenter.scale` so that the cells of `frames` reach the network at the size it
     was trained on, and return it.
@@ -294,7 +306,7 @@ def adapt_scale_to(
     previous: float | None = None  # |log| of the last mismatch, on the network's grid
     found: int | None = None  # objects at the trained scale
     for _ in range(2):
-        masks = masks_without_context(frames, segmenter)
+        masks = masks_without_context(frames, segmenter, cache)
         if found is None:
             found = object_count(masks)
         measured, bright = median_diameter(masks), median_diameter(bright_half(masks, frames))
@@ -327,7 +339,7 @@ def adapt_scale_to(
             err=True,
         )
     if segmenter.scale != trained and found:
-        rescaled = object_count(masks_without_context(frames, segmenter))
+        rescaled = object_count(masks_without_context(frames, segmenter, cache))
         if rescaled > SCALE_MAX_GROWTH * found:
             click.echo(
                 f"warning: at scale {segmenter.scale:.3g} the model finds {rescaled} objects in "
@@ -346,18 +358,51 @@ def adapt_to_sequence(
     """Every run-time adaptation of `segmenter` to a sequence of `look`, measured on a few
     of its `frames`, in the order a run applies them: smoothing (`adapt_noise`), then scale
     (`adapt_scale_to`), then the contrast cap (`adapt_contrast`, measured on cells found at
-    that smoothing and scale). The benchmarks call this too, so they score what a run does."""
-    adapt_noise(frames, look, segmenter, name)
-    adapt_scale_to(frames, segmenter, name)
-    adapt_contrast(frames, look, segmenter, name)
+    that smoothing and scale). The benchmarks call this too, so they score what a run does.
+    The frames are segmented once per setting the adaptations try (`MaskCache`)."""
+    cache = MaskCache()
+    adapt_noise(frames, look, segmenter, name, cache)
+    adapt_scale_to(frames, segmenter, name, cache=cache)
+    adapt_contrast(frames, look, segmenter, name, cache)
 
 
-def masks_without_context(frames: list[np.ndarray], segmenter: Segmenter) -> list[np.ndarray]:
-    """The cells `segmenter` finds in each of `frames` as it is set (each its own context)."""
-    return [
+class MaskCache(dict):
+    """The masks of one list of sampled frames per segmenter setting (smoothing, scale,
+    contrast cap, post-processing): each adaptation segments the frames as the segmenter
+    is set, and several of them look at the same setting (the noise adaptation's masks are
+    the scale adaptation's first; the scale guard's are the contrast cap's)."""
+
+    @staticmethod
+    def key(segmenter: Segmenter) -> tuple:
+        return (
+            id(segmenter.model),
+            segmenter.smoothing,
+            segmenter.scale,
+            segmenter.max_range,
+            segmenter.postprocess,
+            tuple(sorted(segmenter.normalization.items())),
+            segmenter.tile,
+            segmenter.margin,
+            segmenter.precision,
+            segmenter.flip_average,
+        )
+
+
+def masks_without_context(
+    frames: list[np.ndarray], segmenter: Segmenter, cache: MaskCache | None = None
+) -> list[np.ndarray]:
+    """The cells `segmenter` finds in each of `frames` as it is set (each its own context);
+    with a `cache` (of these frames), each setting's masks are made once."""
+    key = MaskCache.key(segmenter) if cache is not None else None
+    if cache is not None and key in cache:
+        return cache[key]
+    masks = [
         segmenter.labels([segmenter.normalize(f)] * (segmenter.context_frames + 1), f.shape)
         for f in frames
     ]
+    if cache is not None:
+        cache[key] = masks
+    return masks
 
 
 def object_count(masks: list[np.ndarray]) -> int:

@@ -91,6 +91,14 @@ def _ints(text: str) -> tuple[int, ...]:
     "the background down to ~1 noise sd, gamma 0.5-2 (robustness to unseen sequences).",
 )
 @click.option(
+    "--looks-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="With --looks: the chances of each look (0.4 some cells dimmed, 0.5 the signal "
+    "pressed) times this; below 1 more patches keep the sequence's own look.",
+)
+@click.option(
     "--val-looks",
     is_flag=True,
     help="Choose the checkpoint and thresholds also on look-shifted copies of the "
@@ -118,6 +126,7 @@ def train_seg(
     gamma,
     init_dir,
     looks,
+    looks_rate,
     val_looks,
     seed,
     overwrite,
@@ -142,6 +151,7 @@ def train_seg(
         scale=scale,
         val_every=val_every,
         looks=looks,
+        looks_rate=looks_rate,
         val_looks=val_looks,
     )
     config = train_on_dataset(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from training.segmentation.looks import augment_look
+from training.segmentation.looks import LOOK_CHANCES, augment_look
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class AugmentConfig:
     blur: tuple[float, float] = (0.0, 1.5)
     foreground_bias: float = 0.8  # chance that a patch is centred on a cell
     looks: bool = False  # also other sequences' looks: dim cells, low signal/noise (looks.py)
+    looks_rate: float = 1.0  # the chances of each look (augment_look's defaults) times this
 
 
 def _crop_box(shape, size, labels, rng, bias) -> tuple[slice, ...]:
@@ -96,7 +97,13 @@ def augment(
         )
     img = np.ascontiguousarray(img, dtype=np.float32)
     if config.looks:
-        img = augment_look(img, np.ascontiguousarray(lab), rng)
+        img = augment_look(
+            img,
+            np.ascontiguousarray(lab),
+            rng,
+            p_dim=min(LOOK_CHANCES[0] * config.looks_rate, 1.0),
+            p_compress=min(LOOK_CHANCES[1] * config.looks_rate, 1.0),
+        )
     img = _intensity(img, config, rng)
     return img, np.ascontiguousarray(lab), np.ascontiguousarray(val)
 

@@ -24,6 +24,7 @@ import numpy as np
 from inference.errors import CTCError
 from inference.models.folder import update_model_config
 from inference.segmentation.segmenter import (
+    MaskCache,
     Segmenter,
     adapt_contrast,
     adapt_noise,
@@ -95,12 +96,12 @@ def calibrate_contrast(
         windows = shift_windows(data.windows, shifts[name], look, level, (seed, k))
         seen = [w[-1] for w in windows]
         seen_look = estimate_look(seen)
-        run = replace(segmenter)
-        adapt_noise(seen[:3], seen_look, run)
-        adapt_scale_to(seen[:3], run)
+        run, cache = replace(segmenter), MaskCache()  # masks of seen[:3] per setting
+        adapt_noise(seen[:3], seen_look, run, cache=cache)
+        adapt_scale_to(seen[:3], run, cache=cache)
         without = score_masks(segment_windows(run, windows), data)
         run.contrast = candidate
-        cap = adapt_contrast(seen[:3], seen_look, run)
+        cap = adapt_contrast(seen[:3], seen_look, run, cache=cache)
         with_cap = score_masks(segment_windows(run, windows), data) if cap else without
         scores[name] = {"without": round(without, 4), "with": round(with_cap, 4)}
         log(f"{name}: {without:.3f} without the cap, {with_cap:.3f} with it")

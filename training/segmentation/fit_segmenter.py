@@ -54,6 +54,7 @@ class SegTrainConfig:
     margin: tuple[int, ...] = (32, 32)
     scale: float = 1.0  # YX resolution the network works at, relative to the frames
     looks: bool = False  # augment with other sequences' looks (dim cells, low signal/noise)
+    looks_rate: float = 1.0  # ... with the chances of each look (see augment_look) times this
     val_looks: bool = False  # choose checkpoint and thresholds also on look-shifted val frames
 
 
@@ -214,6 +215,7 @@ def train_segmentation(
         zoom=(0.7 * cfg.scale, 1.4 * cfg.scale),
         gamma=(0.5, 2.0) if cfg.looks else (0.7, 1.5),
         looks=cfg.looks,
+        looks_rate=cfg.looks_rate,
     )
     n_plain = len(val)  # the validation frames as they are; look-shifted copies follow
     if cfg.val_looks:

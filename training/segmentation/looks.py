@@ -230,8 +230,16 @@ def dim_all_cells(image: np.ndarray, labels: np.ndarray, a: float, rng: np.rando
     return pressed.astype(np.float32)
 
 
+#: `augment_look`'s chances of dimming some cells and of pressing the whole signal
+LOOK_CHANCES = (0.4, 0.5)
+
+
 def augment_look(
-    image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, p_dim=0.4, p_compress=0.5
+    image: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    p_dim: float = LOOK_CHANCES[0],
+    p_compress: float = LOOK_CHANCES[1],
 ) -> np.ndarray:
     """A training patch (channels, *spatial; normalised frames) in another sequence's look:
     some cells dimmed, the whole signal pressed toward the background down to ~1 noise sd,
