@@ -228,6 +228,29 @@ def test_look_augmentation_and_validation_looks_are_normalised_frames():
         assert contrast / noise < plain / pixel_noise(image[-1]), name  # a harder look
 
 
+def test_the_looks_rate_sets_how_many_training_patches_keep_their_own_look():
+    from training.segmentation.augment import AugmentConfig, augment
+
+    image, labels = _normalised_frame(8)
+    valid = np.ones(labels.shape, bool)
+
+    def changed(rate: float) -> float:
+        config = AugmentConfig(patch=labels.shape, zoom=(1.0, 1.0), gamma=(1.0, 1.0),
+                               noise=(0.0, 0.0), blur=(0.0, 0.0), contrast=(1.0, 1.0),
+                               offset=(0.0, 0.0), looks=True, looks_rate=rate)  # fmt: skip
+        rng = np.random.default_rng(3)
+        draws = [augment(image, labels, valid, config, rng) for _ in range(200)]
+        # the only change left that alters the set of grey levels is a look (flips and
+        # turns keep them; gamma, contrast, offset, noise and blur are off)
+        return float(np.mean([not np.allclose(np.sort(d[0].ravel()), np.sort(image.ravel()))
+                              for d in draws]))  # fmt: skip
+
+    # a look with chance 1 - (1 - 0.4 r)(1 - 0.5 r): 0.70 at rate 1, 0.40 at 0.5, 0.09 at 0.1
+    assert changed(1.0) == pytest.approx(0.70, abs=0.08)
+    assert changed(0.5) == pytest.approx(0.40, abs=0.08)
+    assert changed(0.1) == pytest.approx(0.09, abs=0.05)
+
+
 def test_train_seg_with_looks_records_them_and_validates_on_shifted_frames(tmp_path):
     from training.simulator import get_preset, simulate
 
@@ -239,13 +262,15 @@ def test_train_seg_with_looks_records_them_and_validates_on_shifted_frames(tmp_p
     model = tmp_path / "seg"
     args = ["train-seg", str(data), "--train-frames", "0:4", "--val-frames", "4:6",
             "--out", str(model), "--iterations", "6", "--batch-size", "2", "--patch", "64,64",
-            "--depth", "2", "--val-every", "3", "--looks", "--val-looks"]  # fmt: skip
+            "--depth", "2", "--val-every", "3", "--looks", "--looks-rate", "0.5",
+            "--val-looks"]  # fmt: skip
     run = CliRunner().invoke(cli, args)
     assert run.exit_code == 0, run.output
     import json
 
     settings = json.loads((model / "config.json").read_text())["training"]["settings"]
     assert settings["looks"] is True and settings["val_looks"] is True
+    assert settings["looks_rate"] == 0.5
     Segmenter.from_folder(model)  # loads like any model
 
 
