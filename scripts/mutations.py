@@ -292,4 +292,20 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_the_adaptations_segment_each_setting_of_the_sampled_frames_once",
         ),
     ),
+    Mutation(
+        "cut-join-blind-to-earlier-repairs",
+        "a lasting piece of a cut cell is joined only to a track the repairs never touched: "
+        "a cell whose missed frame was filled in counts its own continuation as a child",
+        "inference/tracking/repair.py",
+        (
+            (
+                "for k in self.children.get(raw, []) if self.find(k) != label]",
+                "for k in self.children.get(raw, [])]",
+            ),
+        ),
+        (
+            "tests/test_repair.py::"
+            "test_a_cell_filled_over_a_missed_frame_and_later_cut_stays_one_track",
+        ),
+    ),
 )

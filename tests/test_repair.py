@@ -540,3 +540,52 @@ def test_two_touching_cells_are_not_taken_for_a_cut_mother(radius):
     assert len(np.unique(out[3][masks[3] == 1])) == 1
     assert len(np.unique(out[3][masks[3] == 2])) == 1
     assert out[3][masks[3] == 1][0] != out[3][masks[3] == 2][0]
+
+
+def test_a_cell_cut_in_the_first_frame_is_one_cell_from_the_start():
+    """The two pieces of a cell cut in frame 0: the solver continues one of them, the other
+    ends there. The piece joins the cell, so its track is whole from the first frame
+    (switched off: a one-frame track beside it, the cell's track half a cell in frame 0)."""
+    shape, n = (64, 64), 6
+    cell = _disc(shape, (32, 32), 14)
+    left = cell & (np.arange(64)[None, :] < 32)
+    first = np.where(left, 1, np.where(cell, 2, 0)).astype(np.uint16)
+    masks = [first] + [cell.astype(np.uint16)] * (n - 1)
+    steps = [None, PairSolution(np.array([1]), np.array([False]))]
+    steps += [PairSolution(np.array([0]), np.array([False]))] * (n - 2)
+    out, tracks = _linked(steps, masks, RepairParams())
+    assert len(tracks) == 1 and (tracks[0].begin, tracks[0].end) == (0, n - 1)
+    assert set(np.unique(out[0][cell])) == {tracks[0].label}
+    _, off = _linked(steps, masks, OFF)
+    assert len(off) == 2
+
+
+def test_a_cell_filled_over_a_missed_frame_and_later_cut_stays_one_track():
+    """A cell missed in frame 2 (bridged by a gap link and filled in) is cut in frame 5:
+    its track goes on as one piece and ends, the other piece goes on as a new track. The
+    two are one track although the cell's track was already two joined by the fill."""
+    shape, n = (64, 96), 9
+    cell = _disc(shape, (32, 40), 14)
+    left = cell & (np.arange(96)[None, :] < 40)
+    masks, steps = [], []
+    for t in range(n):
+        if t == 2:
+            masks.append(np.zeros(shape, np.uint16))
+            steps.append(PairSolution(np.zeros(0, np.int64), np.zeros(0, bool)))
+        elif t == 5:  # cut: piece 1 continues the cell, piece 2 comes without a parent
+            masks.append(np.where(left, 1, np.where(cell, 2, 0)).astype(np.uint16))
+            steps.append(PairSolution(np.array([0, -1]), np.array([False, False])))
+        else:
+            masks.append(cell.astype(np.uint16))
+            gap = t == 3  # a gap link from frame 1
+            steps.append(
+                None if t == 0
+                else PairSolution(np.array([1]), np.array([False])) if t == 6  # from piece 2
+                else PairSolution(np.array([0]), np.array([gap]))
+            )  # fmt: skip
+    out, tracks = _linked(steps, masks, RepairParams())
+    assert len(tracks) == 1 and (tracks[0].begin, tracks[0].end) == (0, n - 1), tracks
+    assert set(np.unique(out[5][cell])) == {tracks[0].label}  # the pieces are one cell
+    assert (out[2][cell] == tracks[0].label).mean() > 0.8  # the missed frame filled in
+    _, off = _linked(steps, masks, OFF)
+    assert len(off) == 3  # before the gap, after it, the second piece's

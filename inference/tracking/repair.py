@@ -40,8 +40,13 @@ frame before the merge), files each new track when it appears and judges it once
    is about half of it (a real division whose daughter the segmenter merged into a
    neighbour a frame later keeps its division so). A track without a parent that outlives
    `short_frames` frames, born sharing such a border with a cell whose older track ends
-   within `short_frames` frames, is the piece that went on: the two are one track. A real
-   division survives because both daughters persist and are not joined by a long border.
+   within `short_frames` frames, is the piece that went on: the two are one track. That
+   older track is the one written so far (a gap filled, a piece joined before count with
+   it, `_ends_within`): on the simulated sequence with 5% injected errors, 7 of its 19
+   identity switches were cells cut after such an earlier repair (CT 0.52 -> 0.60). Pieces
+   of a cell cut in the first frame are joined the same way (a short piece there is never
+   dropped as a blob: it may be a cell seen leaving). A real division survives because
+   both daughters persist and are not joined by a long border.
    In the last `short_frames` frames persistence cannot be seen: there two daughters
    born joined by a long border (and about the mother's size together) are a cut. A thin
    false boundary of background between the pieces leaves no border to measure: then a
@@ -219,6 +224,7 @@ class Repairs:
         self.removed: set[int] = set()
         self.lut = np.zeros(1, np.uint16)  # raw label -> label written (0: dropped)
         self.grown: set[int] = set()  # labels other tracks were merged into
+        self.members: dict[int, list[int]] = {}  # label -> raw labels merged into it
         self.children: dict[int, list[int]] = {}  # raw parent -> raw children
         self.seen = 0  # raw tracks already looked at
         self.gaps: list[tuple[int, int, int]] = []  # (frame after the gap, parent, child)
@@ -344,7 +350,7 @@ class Repairs:
             if track.parent:
                 self.children.setdefault(track.parent, []).append(label)
                 born.setdefault(track.parent, []).append(label)
-            elif t > 0:
+            else:  # in frame 0 too: a cell cut there leaves a piece to join
                 self.orphans.append((t, label))
         self.seen = len(self.lineage)
         for parent, labels in born.items():
@@ -366,6 +372,7 @@ class Repairs:
         if a == b:
             return
         self.alias[a] = b
+        self.members.setdefault(b, []).extend([a, *self.members.pop(a, [])])
         if a in self.grown or not self._within(a, b):
             self.grown.add(b)  # its lineage track no longer tells its span
         self.lut[self.lut == a] = b
@@ -816,12 +823,13 @@ class Repairs:
         if self.find(label) != label or label in self.adopted:
             return
         if not self._short(label):
-            if self.params.merge_cuts:
+            if self.params.merge_cuts and frame > 0:
                 self._join_split_track(frame, label)
             return
         if self.params.merge_cuts and self._absorb(label):
             return
-        if self.params.drop_spurious and self._spurious(label):
+        # a short track in the first frame may be a cell seen leaving: never dropped
+        if self.params.drop_spurious and frame > 0 and self._spurious(label):
             self._remove(label)
 
     def _spurious(self, label: int) -> bool:
@@ -848,14 +856,27 @@ class Repairs:
         joined = self._joined(mask, label)
         candidates = [joined] if joined else self._neighbours(mask, label)
         for other in candidates:
-            if other in self.grown or other > self.seen:
-                continue
-            track = self.lineage.track(other)
-            if not (track.begin < frame and self._short(other, since=frame)):
+            if other > self.seen or not self._ends_within(other, frame):
                 continue
             if joined or self._covered_by(other, label):
                 self._merge(label, other)
                 return
+
+    def _ends_within(self, label: int, frame: int) -> bool:
+        """`label`'s track as written now (its raw tracks and those merged into it: a gap
+        filled, a piece joined) began before `frame` and ends, childless, within
+        `short_frames` frames of it, before the last frame."""
+        group = [label, *self.members.get(label, [])]
+        tracks = [self.lineage.track(raw) for raw in group]
+        begin = min(self.begins.get(t.label, t.begin) for t in tracks)
+        end = max(self.ends.get(t.label, t.end) for t in tracks)
+        kids = [k for raw in group for k in self.children.get(raw, []) if self.find(k) != label]
+        return (
+            begin < frame
+            and end - frame < self.params.short_frames
+            and end < self.n_frames - 1
+            and not kids
+        )
 
     def _neighbours(self, mask: np.ndarray, label: int, reach: int = 3) -> list[int]:
         """The cells within `reach` pixels of `label`'s box in `mask`."""
