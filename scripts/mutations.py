@@ -308,4 +308,20 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_a_cell_filled_over_a_missed_frame_and_later_cut_stays_one_track",
         ),
     ),
+    Mutation(
+        "end-rule-undoes-outgrowing-daughters",
+        "in the last frames two daughters born touching are taken for a cut however much "
+        "more than their mother they are (the simulator's 3D divisions at the end undone)",
+        "inference/tracking/repair.py",
+        (
+            (
+                "if both.sum() > CUT_GROWTH * self._grown_area(mother, frame):",
+                "if both.sum() > 1e9 * self._grown_area(mother, frame):",
+            ),
+        ),
+        (
+            "tests/test_repair.py::"
+            "test_two_halves_born_joined_in_the_last_frame_are_a_cut_unless_they_outgrow_her",
+        ),
+    ),
 )

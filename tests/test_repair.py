@@ -589,3 +589,34 @@ def test_a_cell_filled_over_a_missed_frame_and_later_cut_stays_one_track():
     assert (out[2][cell] == tracks[0].label).mean() > 0.8  # the missed frame filled in
     _, off = _linked(steps, masks, OFF)
     assert len(off) == 3  # before the gap, after it, the second piece's
+
+
+@pytest.mark.parametrize(
+    ("radii", "divides"),
+    [
+        ((12, 12, 12, 12, 12, 12), False),  # the same cell cut in two in the last frame
+        ((14, 14, 14, 13, 12, 14), True),  # a mother rounding up, daughters 1.36 times her
+        ((7, 8, 9, 10, 11, 13), False),  # a cell entering the field, cut as it grows
+    ],
+    ids=["cut", "division", "growing cut"],
+)
+def test_two_halves_born_joined_in_the_last_frame_are_a_cut_unless_they_outgrow_her(radii, divides):
+    """In the last frame persistence cannot be seen: two halves joined by a long border
+    are the mother's pieces when they add up to her (grown by her last growth), and her
+    daughters when they add up to more (the simulator's 3D daughters: 1.38 times a mother
+    who shrank before dividing)."""
+    shape, n = (64, 64), len(radii)
+    masks = [_disc(shape, (32, 32), r).astype(np.uint16) for r in radii]
+    last = _disc(shape, (32, 32), radii[-1])
+    masks[-1] = np.where(last & (np.arange(64)[None, :] < 32), 1, np.where(last, 2, 0))
+    masks[-1] = masks[-1].astype(np.uint16)
+    follows = PairSolution(np.array([0]), np.array([False]))
+    steps = [None] + [follows] * (n - 2) + [PairSolution(np.array([0, 0]), np.array([False] * 2))]
+    out, tracks = _linked(steps, masks, RepairParams())
+    if divides:
+        assert sorted((t.begin, t.end, t.parent) for t in tracks) == [
+            (0, n - 2, 0), (n - 1, n - 1, 1), (n - 1, n - 1, 1)
+        ]  # fmt: skip
+    else:
+        assert tracks == [Track(1, 0, n - 1, 0)]
+        assert set(np.unique(out[-1])) == {0, 1}

@@ -48,7 +48,10 @@ frame before the merge), files each new track when it appears and judges it once
    dropped as a blob: it may be a cell seen leaving). A real division survives because
    both daughters persist and are not joined by a long border.
    In the last `short_frames` frames persistence cannot be seen: there two daughters
-   born joined by a long border (and about the mother's size together) are a cut. A thin
+   born joined by a long border, together at most `CUT_GROWTH` times the mother's area
+   grown by her last frame's growth (a cut's pieces add up to her, a cell entering the
+   field grows in view; the simulator's 3D daughters at birth, of a mother who shrank
+   before, add up to 1.38 times her), are a cut. A thin
    false boundary of background between the pieces leaves no border to measure: then a
    short piece whose last mask one cell (present in each of its frames) covers by at least
    `cut_cover` in the frame after it ends was cut from that cell, and a lasting track born
@@ -147,6 +150,11 @@ SISTER_REACH = 1.6
 #: the mother taken for her daughter is not (the sample: 130 px against 669; a dense
 #: HeLa-like simulation: 51 against 647)
 PIECE_BALANCE = 0.35
+#: A cut's pieces add up to the cell, at most this many times its area the frame before
+#: grown by its last growth; a division's daughters may add up to more: those of the
+#: simulator's 3D preset at birth, which touch by a long border as a cut's pieces do, 1.38
+#: times (a cut entering the field, growing 18% a frame: 1.05 times the grown area)
+CUT_GROWTH = 1.2
 #: A cell missed for a frame comes back within this share of its diameter of where it was
 RESUME_REACH = 0.5
 #: ... while the neighbour it was given to as a daughter stays this share of her size
@@ -603,9 +611,12 @@ class Repairs:
                     return True
             elif self._at_end(piece) and self._at_end(sister):
                 # too close to the end to see persistence: two sisters born joined by a
-                # long border are a cut
+                # long border, together no more than the mother grown by a frame, are a cut
                 target = self._joined(mask, self.find(piece))
                 target = target if target == self.find(sister) else 0
+                both = (mask == self.find(piece)) | (mask == self.find(sister))
+                if both.sum() > CUT_GROWTH * self._grown_area(mother, frame):
+                    target = 0
             else:
                 continue
             blob = not target and self.params.drop_spurious and self._spurious(piece)
@@ -629,6 +640,14 @@ class Repairs:
             self._merge(sister, mother)  # no division: the sister continues the mother
             return True
         return False
+
+    def _grown_area(self, label: int, frame: int) -> float:
+        """`label`'s area in frame `frame` - 1, grown once more by its growth from the
+        frame before (a cell entering the field grows in view; shrinking counts as none)."""
+        last, before = self._held(frame - 1), self._held(frame - 2)
+        area = float((last == self.find(label)).sum()) if last is not None else 0.0
+        earlier = float((before == self.find(label)).sum()) if before is not None else 0.0
+        return area * max(1.0, area / earlier) if earlier else area
 
     def _newborn(self, label: int, frame: int) -> bool:
         """`label` is a track of its own born in `frame` without a parent, not short."""
