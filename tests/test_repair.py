@@ -620,3 +620,31 @@ def test_two_halves_born_joined_in_the_last_frame_are_a_cut_unless_they_outgrow_
     else:
         assert tracks == [Track(1, 0, n - 1, 0)]
         assert set(np.unique(out[-1])) == {0, 1}
+
+
+def test_a_shrinking_cell_missed_beside_a_neighbour_is_not_taken_for_its_daughter():
+    """As above, for a cell that shrinks frame by frame (one leaving the field): when it
+    comes back after the missed frame it is less than 0.6 of its last size, but what its
+    shrinking predicts; it continues its own track and its neighbour does not divide."""
+    shape, n = (64, 96), 7
+    a = _disc(shape, (32, 30), 12)
+    radii = {0: 14, 1: 12, 3: 8, 4: 8, 5: 8, 6: 8}  # missed in frame 2
+    follows = PairSolution(np.array([0, 1]), np.array([False, False]))
+    steps = [
+        None,
+        follows,
+        PairSolution(np.array([0]), np.array([False])),  # B missed: A only
+        PairSolution(np.array([0, 0]), np.array([False, False])),  # A "divides" into A, B
+        *[follows] * (n - 4),
+    ]
+    masks = []
+    for t in range(n):
+        mask = np.zeros(shape, np.uint16)
+        mask[a] = 1
+        if t in radii:
+            mask[_disc(shape, (32, 64), radii[t])] = 2
+        masks.append(mask)
+    assert (masks[3] == 2).sum() < 0.6 * (masks[1] == 2).sum()  # smaller than PAIR_SHARE
+    out, tracks = _linked(steps, masks, RepairParams())
+    assert tracks == [Track(1, 0, n - 1, 0), Track(2, 0, n - 1, 0)]
+    assert (out[2] == 2).any()  # filled in where it was missed

@@ -737,7 +737,8 @@ class Repairs:
 
     def _lost_at(self, frame: int, cells: np.ndarray, before: np.ndarray) -> int:
         """The cell of frame `frame` - 2 (`before`) whose track ended there, lasting and
-        childless, of about `cells`' size (within `PAIR_SHARE`) and at its place; 0: none."""
+        childless, of about `cells`' size (within `PAIR_SHARE` of its size there, changed
+        over the two frames as it changed the frame before) and at its place; 0: none."""
         area, centre = float(cells.sum()), centroid(cells)
         # only cells of about that size can qualify, so only those within reach of a cell
         # of the largest such size: look for them in a box around the centre, not among
@@ -746,9 +747,17 @@ class Repairs:
         half = (RESUME_REACH + 2) * across  # its reach, and its own extent twice over
         box = tuple(slice(max(int(c - half), 0), int(c + half) + 1) for c in centre.tolist())
         sizes = np.bincount(before.ravel())
+        earlier = self._held(frame - 3)
+        earlier_sizes = np.bincount(earlier.ravel()) if earlier is not None else np.zeros(1)
         best, nearest = 0, np.inf
         for label in np.unique(before[box][before[box] > 0]).tolist():
-            if not PAIR_SHARE[0] <= area / sizes[label] <= PAIR_SHARE[1]:
+            # its size two frames on, changed as it changed in its last frame (a cell
+            # leaving the field shrinks frame by frame; a steady cell stays as it was)
+            seen = label < len(earlier_sizes) and earlier_sizes[label] > 0
+            trend = sizes[label] / earlier_sizes[label] if seen else 0
+            change = float(np.clip(trend, 0.5, 2.0)) ** 2 if trend else 1.0
+            expected = sizes[label] * change
+            if not PAIR_SHARE[0] <= area / expected <= PAIR_SHARE[1]:
                 continue
             old = before == label
             reach = RESUME_REACH * _diameter(float(sizes[label]), old.ndim)
