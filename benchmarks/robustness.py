@@ -118,7 +118,13 @@ def run_dataset(
     current = [w[-1] for w in windows]
     look = estimate_look(current)
     level = cell_level(current, tra, look)
-    click.echo(f"{name}: {look}; cells {level / look.noise:.1f} sd above", err=True)
+    annotated = sum(len(np.unique(m)) - 1 for m in seg)
+    click.echo(
+        f"{name}: {look}; cells {level / look.noise:.1f} sd above; SEG scores the "
+        f"{annotated} annotated cells of these frames, "
+        f"{cell_level(current, seg, look) / look.noise:.1f} sd above",
+        err=True,
+    )
     rows = []
     for i, shift in enumerate(shifts):
         start = time.perf_counter()
