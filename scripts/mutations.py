@@ -163,7 +163,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "no-scale-adaptation",
         "a run segments cells of another size at the trained scale (GOWT1 at 0.75x: SEG 0.47)",
         "inference/segmentation/segmenter.py",
-        (("    adapt_scale_to(frames, segmenter, name)\n", ""),),
+        (("    adapt_scale_to(frames, segmenter, name, cache=cache)\n", ""),),
         ("tests/test_look.py::test_segment_says_when_it_adapts_the_scale",),
     ),
     Mutation(
