@@ -614,9 +614,10 @@ class Repairs:
                 # long border, together no more than the mother grown by a frame, are a cut
                 target = self._joined(mask, self.find(piece))
                 target = target if target == self.find(sister) else 0
-                both = (mask == self.find(piece)) | (mask == self.find(sister))
-                if both.sum() > CUT_GROWTH * self._grown_area(mother, frame):
-                    target = 0
+                if target:  # and together no more than the mother grown by a frame
+                    both = (mask == self.find(piece)) | (mask == target)
+                    if both.sum() > CUT_GROWTH * self._grown_area(mother, frame):
+                        target = 0
             else:
                 continue
             blob = not target and self.params.drop_spurious and self._spurious(piece)
