@@ -64,7 +64,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "no-gap-bridging",
         "track.py never offers the solver the links from frame t-2: a missed cell breaks its track",
         "inference/tracking/stream.py",
-        (("scores.links(t - 2, 2),", "Links.empty(),"),),
+        (("links(t - 2, 2) if t >= 2 else Links.empty(),", "Links.empty(),"),),
         (f"{EVENTS}::test_shipped_trackers_divide_and_bridge_the_gap",),
     ),
     Mutation(
@@ -323,5 +323,24 @@ MUTATIONS: tuple[Mutation, ...] = (
             "tests/test_repair.py::"
             "test_two_halves_born_joined_in_the_last_frame_are_a_cut_unless_they_outgrow_her",
         ),
+    ),
+    Mutation(
+        "union-chosen-with-its-pieces-linked",
+        "the solver may choose a candidate union and still link its two pieces: one cell "
+        "counted three times",
+        "inference/tracking/solve.py",
+        (("a[n_r + part_col[u], n_e + u] = 1", "a[n_r + part_col[u], n_e + u] = 0"),),
+        (
+            "tests/test_candidates.py::"
+            "test_the_choice_of_unions_and_links_is_the_brute_force_optimum",
+        ),
+    ),
+    Mutation(
+        "union-written-as-one-piece",
+        "a chosen union's label is written on its first piece only: the other piece of the "
+        "cut cell becomes background",
+        "inference/tracking/stream.py",
+        (("    out[parts[:, 1]] = labels[~cell]\n", ""),),
+        ("tests/test_candidates.py::test_a_cell_cut_for_one_frame_is_linked_whole_by_the_solver",),
     ),
 )

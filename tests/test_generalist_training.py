@@ -147,7 +147,7 @@ def test_a_folder_that_is_not_a_work_folder_is_refused(tmp_path):
 #: What a training record holds that is the run's outcome, not its settings.
 OUTCOMES = {"steps", "epochs_run", "training_frames"}
 #: Settings added after the shipped generalists were trained, at the value they then had.
-NEWER_SETTINGS = {"tracker": {"errors": []}, "seg": {"looks_rate": 1.0}}
+NEWER_SETTINGS = {"tracker": {"errors": [], "unions": False}, "seg": {"looks_rate": 1.0}}
 
 
 @pytest.mark.parametrize("dim", [2, 3])

@@ -55,8 +55,12 @@ def sim_tracker() -> Tracker:
     return Tracker.from_folder(SIM)
 
 
-def _with(tracker: Tracker, repair: RepairParams) -> Tracker:
-    return dataclasses.replace(tracker, solver=dataclasses.replace(tracker.solver, repair=repair))
+def _with(tracker: Tracker, repair: RepairParams, unions: bool | None = None) -> Tracker:
+    """`tracker` with the repairs `repair` (and candidate cells on or off, if given)."""
+    solver = dataclasses.replace(tracker.solver, repair=repair)
+    if unions is not None:
+        solver = dataclasses.replace(solver, unions=unions)
+    return dataclasses.replace(tracker, solver=solver)
 
 
 def _track(scenario: Scenario, masks: Path, tracker: Tracker, out: Path) -> dict:
@@ -236,7 +240,8 @@ def test_real_divisions_survive_and_perfect_masks_are_unchanged(scenario, tracke
 
 
 def test_each_repair_can_be_switched_off(scenario, tracker, sim_tracker, tmp_path):
-    """With the repairs off, the same masks give the errors the repairs remove."""
+    """With the repairs off, the same masks give the errors the repairs remove (candidate
+    cells off too: with them the solver links the cut cell whole, tests/test_candidates.py)."""
     scores = _track(scenario, scenario.masks, _with(tracker, OFF), tmp_path / "gap")
     assert scores["DET"] < 1.0  # the missed cell stays missed
     label = _plain_track(scenario)
@@ -245,7 +250,7 @@ def test_each_repair_can_be_switched_off(scenario, tracker, sim_tracker, tmp_pat
     )
     plain = _track(scenario, scenario.uncut_gt / "TRA", tracker, tmp_path / "plain")
     for model, name in ((tracker, "sim"), (sim_tracker, "real")):
-        scores = _track(scenario, masks, _with(model, OFF), tmp_path / name)
+        scores = _track(scenario, masks, _with(model, OFF, unions=False), tmp_path / name)
         # the cut: the model trained on the simulator breaks the track, the other divides
         if name == "sim":
             assert scores["CT"] < plain["CT"] and scores["fp_div(0)"] == 0, scores

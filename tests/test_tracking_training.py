@@ -123,3 +123,26 @@ def test_bad_error_rates_are_refused_before_training(tmp_path, rates):
     )
     assert result.exit_code == 2 and "rates" in result.output, result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_a_tracker_trained_with_candidate_cells_learns_from_merged_copies(tmp_path):
+    """`--unions` with `--errors`: each damaged copy is seen as segmented and merged (its
+    candidates labelled, training/tracker/candidate_labels.py), and the model's solver
+    offers candidate cells; it links a sequence it never saw."""
+    preset = get_preset("Fluo-N2DH-SIM+")
+    train, test = tmp_path / "train", tmp_path / "test"
+    simulate(train, preset.with_options(frames=20, size=(160, 160), cells=10), seed=1)
+    simulate(test, preset.with_options(frames=12, size=(160, 160), cells=8), seed=4)
+    params = tmp_path / "params"
+    _invoke(["train-tracker", str(train), "--model", str(params), "--epochs", "3",
+             "--blocks", "2", "--no-embedding", "--errors", "0.1", "--unions"])  # fmt: skip
+    config = json.loads((params / "tracker/config.json").read_text())
+    assert config["solver"]["unions"] is True
+    assert config["training"]["unions"] is True and config["training"]["errors"] == [0.1]
+    # the clean frames, and the damaged copy as segmented and merged (last 4 validate)
+    assert config["training"]["training_frames"] == 3 * (20 - 4)
+    out = tmp_path / "res"
+    _invoke(["track", "--images", str(test / "01"), "--masks", str(test / "01_GT/TRA"),
+             "--model", str(params), "--out", str(out)])  # fmt: skip
+    assert is_valid(validate_result(out))
+    assert evaluate(out, test / "01_GT", ["DET"])["DET"] >= 0.99

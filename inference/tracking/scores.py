@@ -42,6 +42,8 @@ def edge_table(
     """One row per scored candidate edge, rows of the GNN graph translated to track labels.
 
     `row_labels[t]` holds the result label of each cell (graph row) of frame t, in row order.
+    Where two graph rows are one result cell (a chosen union's pieces), their edges to the
+    same cell are one row, the most probable.
     """
     by_label = {track.label: track for track in tracks}
     parts = []
@@ -74,7 +76,24 @@ def edge_table(
         )
     if not parts:
         return pd.DataFrame({c: [] for c in EDGE_COLUMNS})
-    return pd.concat(parts, ignore_index=True)[EDGE_COLUMNS]
+    table = pd.concat(parts, ignore_index=True)[EDGE_COLUMNS]
+    return _one_row_per_cell_pair(table)
+
+
+def _one_row_per_cell_pair(table: pd.DataFrame) -> pd.DataFrame:
+    """Edges between the same two result cells as one row, the most probable: the two pieces
+    of a union the solver chose (`inference.tracking.candidates`) are graph rows of their
+    own under one label. Rows of cells the result dropped (label 0) stay as they are."""
+    pair = ["t_source", "label_source", "t_target", "label_target"]
+    cells = (table["label_source"] > 0) & (table["label_target"] > 0)
+    named = table[cells]
+    if not named.duplicated(pair).any():
+        return table
+    best = named.sort_values("probability", ascending=False, kind="stable")
+    best = best.drop_duplicates(pair).sort_index()
+    return table.loc[sorted(best.index.tolist() + table.index[~cells].tolist())].reset_index(
+        drop=True
+    )
 
 
 def _is_link(a: int, b: int, t_a: int, t_b: int, tracks: dict[int, Track]) -> bool:

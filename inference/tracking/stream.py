@@ -5,6 +5,11 @@ every `stride` frames (an edge scored by several windows gets the mean logit), a
 no later window can contain the edges into a frame, that frame's links are solved, its
 labels assigned and its result mask handed on (to `write_result`). At most about
 `window + stride` frames are held, whatever the length of the sequence.
+
+With candidate cells (the solver's `unions`), each frame with touching pieces also has a
+merged version (`inference.tracking.candidates`), scored by the GNN in a second pass over
+the same windows; the solver's nodes of a frame are then its cells followed by its unions,
+and the cells it chose are the frame's nodes for the next pair.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from inference.errors import CTCError
 from inference.io import FrameSequence, MaskSequence, Track, write_result
 from inference.models.tracker import Tracker
 from inference.progress import progress
+from inference.tracking.candidates import Unions, cut_candidates, merged_frame
 from inference.tracking.graph import FrameNodes
 from inference.tracking.lineage import LineageBuilder, relabel
 from inference.tracking.repair import Repairs
@@ -63,6 +69,9 @@ class EdgeScores:
         src, dst = self.edges[pair]
         return Links(src, dst, self.sums[pair] / self.counts[pair])
 
+    def __bool__(self) -> bool:
+        return bool(self.sums)
+
     def drop_before(self, frame: int) -> None:
         """Forget the pairs that start before `frame` (already solved)."""
         for pair in [p for p in self.sums if p[0] < frame]:
@@ -90,9 +99,12 @@ def track_stream(
     """
     nodes: dict[int, FrameNodes] = {}
     index: dict[int, np.ndarray] = {}
-    labels: dict[int, np.ndarray] = {}
-    has_next: dict[int, np.ndarray] = {}  # per frame: which cells have a successor
+    merged: dict[int, _Merged | None] = {}  # per frame: its merged version, if any
+    chosen: dict[int, np.ndarray] = {}  # per frame: the solver nodes chosen (cells, unions)
+    labels: dict[int, np.ndarray] = {}  # per frame: the track label of each chosen node
+    has_next: dict[int, np.ndarray] = {}  # per frame: which chosen nodes have a successor
     scores = EdgeScores()
+    merged_scores = EdgeScores()
     start = scored_until = 0
     solved = 0  # frames 0 .. solved-1 have their labels
 
@@ -101,41 +113,77 @@ def track_stream(
         scores.add(edges, logits)
         if on_scores is not None and len(edges):
             on_scores(edges, logits)
+        if any(merged[k] is not None for k in range(first, stop)):
+            frames = [_merged_nodes(nodes[k], merged[k]) for k in range(first, stop)]
+            merged_scores.add(*tracker.score(frames))
+
+    def links(frame: int, gap: int) -> Links:
+        """Links between the chosen nodes of `frame` and every node of `frame + gap`."""
+        found = scores.links(frame, gap)
+        target = frame + gap
+        if merged_scores and (merged[frame] is not None or merged[target] is not None):
+            extra = merged_scores.links(frame, gap)
+            src = _node_of(nodes[frame], merged[frame])[extra.src]
+            dst = _node_of(nodes[target], merged[target])[extra.dst]
+            keep = (src >= len(nodes[frame])) | (dst >= len(nodes[target]))
+            found = Links(
+                np.concatenate([found.src, src[keep]]),
+                np.concatenate([found.dst, dst[keep]]),
+                np.concatenate([found.logit, extra.logit[keep]]),
+            )
+        if len(chosen[frame]) == len(nodes[frame]) and merged[frame] is None:
+            return found  # every node is a cell and chosen: rows as they are
+        position = np.full(_n_nodes(nodes[frame], merged[frame]), -1, np.int64)
+        position[chosen[frame]] = np.arange(len(chosen[frame]))
+        keep = position[found.src] >= 0
+        return Links(position[found.src[keep]], found.dst[keep], found.logit[keep])
 
     def solve_up_to(last: int) -> Iterator[np.ndarray]:
         nonlocal solved
         while solved <= last:
             t = solved
             if t == 0:
+                chosen[0] = np.arange(len(nodes[0]))
                 labels[0] = lineage.start(0, len(nodes[0]))
             else:
-                n_prev = len(nodes[t - 1])
+                n_prev = len(chosen[t - 1])
                 open_rows = np.flatnonzero(~has_next[t - 2]) if t >= 2 else np.zeros(0, int)
+                unions = merged[t].unions.parts if merged[t] is not None else None
                 solution = solve_pair(
                     n_prev,
-                    len(nodes[t]),
-                    scores.links(t - 1, 1),
-                    scores.links(t - 2, 2),
+                    _n_nodes(nodes[t], merged[t]),
+                    links(t - 1, 1),
+                    links(t - 2, 2) if t >= 2 else Links.empty(),
                     open_rows,
                     tracker.solver,
+                    unions,
                 )
+                if solution.present is None:
+                    chosen[t] = np.arange(len(nodes[t]))
+                else:
+                    chosen[t] = np.flatnonzero(solution.present)
+                solution = solution.chosen()
                 has_next[t - 1] = solution.children(n_prev) > 0
                 labels[t] = lineage.advance(
                     t, solution, labels[t - 1], labels.get(t - 2, np.zeros(0, np.int64))
                 )
+            cell_labels = _cell_labels(len(nodes[t]), merged[t], chosen[t], labels[t])
             if observe is not None:
-                observe(nodes[t].table, labels[t])
-            yield relabel(index.pop(t), labels[t])
+                observe(nodes[t].table, cell_labels)
+            yield relabel(index.pop(t), cell_labels)
             solved += 1
             for old in [k for k in labels if k < t - 2]:
-                del labels[old], nodes[old]
+                del labels[old], nodes[old], chosen[old], merged[old]
                 has_next.pop(old, None)
             scores.drop_before(t - 2)
+            merged_scores.drop_before(t - 2)
 
     n = 0
     measured = _measured(images, masks, tracker)
-    for t, frame_nodes, frame_index in _background(measured, prefetch) if prefetch else measured:
-        nodes[t], index[t] = frame_nodes, frame_index
+    for t, frame_nodes, frame_index, frame_merged in (
+        _background(measured, prefetch) if prefetch else measured
+    ):
+        nodes[t], index[t], merged[t] = frame_nodes, frame_index, frame_merged
         n = t + 1
         if n - start == tracker.window:
             score(start, n)
@@ -148,15 +196,62 @@ def track_stream(
     yield from solve_up_to(n - 1)
 
 
+class _Merged:
+    """A frame's merged version: its cells with each candidate pair as one, and how its
+    rows relate to the frame's (`Unions`)."""
+
+    def __init__(self, nodes: FrameNodes, unions: Unions) -> None:
+        self.nodes = nodes
+        self.unions = unions
+
+
+def _merged_nodes(nodes: FrameNodes, merged: _Merged | None) -> FrameNodes:
+    return nodes if merged is None else merged.nodes
+
+
+def _n_nodes(nodes: FrameNodes, merged: _Merged | None) -> int:
+    """The solver's nodes of a frame: its cells, then its unions."""
+    return len(nodes) + (len(merged.unions) if merged is not None else 0)
+
+
+def _node_of(nodes: FrameNodes, merged: _Merged | None) -> np.ndarray:
+    """The solver node of each row of the frame's merged version."""
+    return np.arange(len(nodes)) if merged is None else merged.unions.merged_row
+
+
+def _cell_labels(
+    n_cells: int, merged: _Merged | None, chosen: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """The track label of each cell of a frame: its own, or its chosen union's."""
+    if merged is None:
+        return labels
+    out = np.zeros(n_cells, np.int64)
+    cell = chosen < n_cells
+    out[chosen[cell]] = labels[cell]
+    parts = merged.unions.parts[chosen[~cell] - n_cells]
+    out[parts[:, 0]] = labels[~cell]
+    out[parts[:, 1]] = labels[~cell]
+    return out
+
+
 def _measured(
     images: Iterable[np.ndarray], masks: Iterable[np.ndarray], tracker: Tracker
-) -> Iterator[tuple[int, FrameNodes, np.ndarray]]:
-    """Per frame: its index, its cells (`Tracker.nodes`) and its compact label image."""
+) -> Iterator[tuple[int, FrameNodes, np.ndarray, _Merged | None]]:
+    """Per frame: its index, its cells (`Tracker.nodes`), its compact label image and, with
+    candidate cells, its merged version (None where no pieces touch)."""
+    solver = tracker.solver
     for t, (image, mask) in enumerate(zip(images, masks, strict=True)):
         if image.shape != mask.shape:
             raise CTCError(f"frame {t}: mask shape {mask.shape} differs from image {image.shape}")
         frame_nodes, compact = tracker.nodes(image, mask, t)
-        yield t, frame_nodes, compact.index
+        merged = None
+        if solver.unions:
+            pairs = cut_candidates(compact.index, compact.count, solver.union_contact)
+            if len(pairs):
+                merged_index, unions = merged_frame(compact.index, compact.count, pairs)
+                merged_nodes, _ = tracker.nodes(image, merged_index, t)
+                merged = _Merged(merged_nodes, unions)
+        yield t, frame_nodes, compact.index, merged
 
 
 def _background(items: Iterable[T], depth: int) -> Iterator[T]:

@@ -33,10 +33,17 @@ from training.tracker.fit_tracker import TrackerTrainConfig, train_tracker
     "training frames whose GT masks got that mix of errors (cut r, missed 0.6r, merged 0.2r, "
     "spurious 0.2r), labelled by the GT markers (default: none).",
 )
+@click.option(
+    "--unions",
+    is_flag=True,
+    help="Candidate cells: the solver may take two touching pieces as one cell. With "
+    "--errors, the damaged copies are also seen merged and their pieces labelled as the "
+    "solver should choose them (training.tracker.candidate_labels).",
+)
 @overwrite_option
 def train_tracker_command(
     dataset, seq, frames, masks_dir, model_dir, seed, epochs, minutes, blocks, window, extra,
-    z_scale, no_embedding, overwrite, size_unit=False, errors="",
+    z_scale, no_embedding, overwrite, size_unit=False, errors="", unions=False,
 ) -> None:  # fmt: skip
     """Train the tracker on DATASET/SEQ with MODEL/embedding; writes MODEL/tracker.
 
@@ -62,5 +69,6 @@ def train_tracker_command(
         cfg.spacing = (z_scale, 1.0, 1.0)
     cfg.size_unit = size_unit
     cfg.errors = error_rates_option(errors, allow_empty=True)
+    cfg.unions = unions
     train_tracker(cfg, model_dir, overwrite=overwrite)
     click.echo(f"wrote {model_dir / 'tracker'}")

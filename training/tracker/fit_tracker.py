@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -35,6 +35,7 @@ from training.device import training_device
 from training.mask_errors import error_rates, inject_sequence
 from training.provenance import training_record
 from training.tracked import tracked_frames
+from training.tracker.candidate_labels import candidate_versions
 from training.tracker.tune_costs import lineage_quality, tune_solver
 from training.tracker.window_graphs import (
     LabelledGraph,
@@ -71,6 +72,9 @@ class TrackerTrainConfig:
     # each rate adds a copy of the training frames whose GT masks have segmentation errors
     # injected (training.mask_errors, the benchmarks' mix), labelled by the GT markers
     errors: tuple[float, ...] = ()
+    # candidate cells (the solver's `unions`): the damaged copies are also seen merged, with
+    # their candidates labelled as the solver should choose them (candidate_labels)
+    unions: bool = False
     epochs: int = 40
     patience: int = 10
     daughter_weight: float = 5.0
@@ -182,8 +186,12 @@ def damaged_copies(
             damaged = Path(tmp) / f"errors_{k}"
             inject_sequence(gt, damaged, error_rates(rate), seed=cfg.seed + 1000 * (k + 1))
             stream, lineage, _ = tracked_frames(cfg.dataset, cfg.seq, frames, damaged)
-            copy = embed_frames(stream, embedder)
-            out.append((copy[:-n_val], lineage))
+            versions = (
+                candidate_versions(stream, SolverParams().union_contact) if cfg.unions else [stream]
+            )
+            for version in versions:
+                copy = embed_frames(version, embedder)
+                out.append((copy[:-n_val], lineage))
     return out
 
 
@@ -247,6 +255,8 @@ def train_tracker(
     model.load_state_dict(best_state or model.state_dict())
     model.cpu().eval()
     tracker.solver, tuned = tune_solver(val, lineage, tracker)
+    if cfg.unions:
+        tracker.solver = replace(tracker.solver, unions=True)
     config = tracker.config()
     config["training"] = training_record(cfg, epochs_run=epoch, training_frames=n_train)
     config["validation"] = {**best_metrics, **tuned, "frames": _span(val)}
