@@ -24,10 +24,11 @@ from inference.measures import evaluate
 from inference.models.tracker import Tracker
 from inference.pipeline import track_masks
 from inference.tracking.candidates import cut_candidates, merged_frame, shared_borders
+from inference.tracking.graph import node_matrix
 from inference.tracking.repair import RepairParams
 from inference.tracking.scores import edge_table
 from inference.tracking.solve import Links, SolverParams, solve_pair
-from inference.tracking.stream import EdgeScores
+from inference.tracking.stream import EdgeScores, _merged_version
 from training.mask_errors import cut_cell
 from training.tracked import TrackedFrame
 from training.tracker.candidate_labels import candidate_versions
@@ -298,3 +299,24 @@ def test_the_edge_file_names_a_chosen_union_once():
         [1, 0, 0],
     ]
     assert table["probability"].iloc[0] == pytest.approx(1 / (1 + np.exp(-4.0)))
+
+
+def test_a_merged_frame_measures_only_its_unions_and_equals_a_full_measurement(scenario):
+    """The merged version copies the untouched cells' rows and measures the unions alone:
+    the same node features and appearance vectors as measuring the whole merged frame."""
+    tracker = Tracker.from_folder(ROOT / "parameters" / "Fluo-N2DH-SIM+")
+    image = read_tiff(scenario.images / f"t{ERROR_FRAME:03d}.tif")
+    mask = read_tiff(scenario.uncut_gt / "TRA" / f"man_track{ERROR_FRAME:03d}.tif")
+    rng = np.random.default_rng(5)
+    for label in np.unique(mask)[1:4]:  # three cells cut: three unions
+        cut_cell(mask, int(label), int(mask.max()) + 1, rng)
+    nodes, compact = tracker.nodes(image, mask, ERROR_FRAME)
+    pairs = cut_candidates(compact.index, compact.count, 1.0)
+    assert len(pairs) >= 3
+    merged = _merged_version(tracker, image, nodes, compact, pairs, ERROR_FRAME)
+    full_index, unions = merged_frame(compact.index, compact.count, pairs)
+    full, _ = tracker.nodes(image, full_index, ERROR_FRAME)
+    assert np.array_equal(merged.unions.merged_row, unions.merged_row)
+    spec = tracker.spec
+    assert np.allclose(node_matrix(merged.nodes, spec), node_matrix(full, spec))
+    assert np.allclose(merged.nodes.embedding, full.embedding, atol=1e-5)

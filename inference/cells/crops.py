@@ -57,17 +57,20 @@ def cell_crops(
     table: pd.DataFrame,
     extent: tuple[int, ...],
     size: tuple[int, ...],
+    value_range: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Crops of the cells of `table` (rows in `compact` order), shape (n, *size), float32.
 
     `table` is `frame_features` of the same frame; `extent` is the window cut around each
-    cell in pixels, `size` the crop size the network takes.
+    cell in pixels, `size` the crop size the network takes. `value_range` is the frame's
+    `intensity_range` where `compact` holds only some of its cells (default: measured on
+    `compact`).
     """
     n = len(table)
     out = np.zeros((n, *size), np.float32)
     if n == 0:
         return out
-    lo, hi = intensity_range(image, compact)
+    lo, hi = value_range if value_range is not None else intensity_range(image, compact)
     scale = 1.0 / (hi - lo)
     pad = (1,) * (3 - image.ndim)
     bmin, bmax = _boxes(table, image.ndim)

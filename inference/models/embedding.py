@@ -249,6 +249,14 @@ class Embedder:
             out[i : i + self.batch_size] = model(batch).cpu().numpy()
         return out
 
-    def embed(self, image: np.ndarray, compact: CompactLabels, table: pd.DataFrame) -> np.ndarray:
-        """Unit vectors (n, dim) of the cells of one frame (rows of `table`)."""
-        return self.embed_crops(cell_crops(image, compact, table, self.extent, self.size))
+    def embed(
+        self,
+        image: np.ndarray,
+        compact: CompactLabels,
+        table: pd.DataFrame,
+        value_range: tuple[float, float] | None = None,
+    ) -> np.ndarray:
+        """Unit vectors (n, dim) of the cells of one frame (rows of `table`); `value_range`
+        as `cell_crops` takes it, where `compact` holds only some of the frame's cells."""
+        crops = cell_crops(image, compact, table, self.extent, self.size, value_range)
+        return self.embed_crops(crops)

@@ -152,13 +152,18 @@ class Tracker:
             raise CTCError(f"the tracker model is {self.ndim}D but the frames are {ndim}D", where)
 
     def nodes(
-        self, image: np.ndarray, mask: np.ndarray, frame: int
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        frame: int,
+        value_range: tuple[float, float] | None = None,
     ) -> tuple[FrameNodes, CompactLabels]:
-        """Features and appearance vectors of the cells of one frame."""
+        """Features and appearance vectors of the cells of one frame (`value_range`: the
+        frame's cell intensity range, where `mask` holds only some of its cells)."""
         compact = compact_labels(mask)
         table = frame_features(mask, image, frame, compact)
         if self.embedder is not None:
-            emb = self.embedder.embed(image, compact, table)
+            emb = self.embedder.embed(image, compact, table, value_range)
         else:
             emb = np.zeros((len(table), 0), np.float32)
         return FrameNodes(frame, table, emb), compact

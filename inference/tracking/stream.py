@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from inference.cells.crops import intensity_range
+from inference.cells.features import CompactLabels
 from inference.errors import CTCError
 from inference.io import FrameSequence, MaskSequence, Track, write_result
 from inference.models.tracker import Tracker
@@ -248,10 +250,32 @@ def _measured(
         if solver.unions:
             pairs = cut_candidates(compact.index, compact.count, solver.union_contact)
             if len(pairs):
-                merged_index, unions = merged_frame(compact.index, compact.count, pairs)
-                merged_nodes, _ = tracker.nodes(image, merged_index, t)
-                merged = _Merged(merged_nodes, unions)
+                merged = _merged_version(tracker, image, frame_nodes, compact, pairs, t)
         yield t, frame_nodes, compact.index, merged
+
+
+def _merged_version(
+    tracker: Tracker,
+    image: np.ndarray,
+    nodes: FrameNodes,
+    compact: CompactLabels,
+    pairs: np.ndarray,
+    frame: int,
+) -> _Merged:
+    """The frame with each pair of `pairs` as one cell: only the unions are measured and
+    embedded (a cell's features and crop are its own), the other cells' rows are copied."""
+    merged_index, unions = merged_frame(compact.index, len(nodes), pairs)
+    union_only = np.where(np.isin(merged_index, pairs[:, 0] + 1), merged_index, 0)
+    # by label: the first piece's row; crops scaled by the whole frame's cell pixels
+    measured, _ = tracker.nodes(image, union_only, frame, intensity_range(image, compact))
+    cell = unions.merged_row < len(nodes)
+    # the merged frame's rows are in label order: cells and unions (each at its first
+    # piece's place, as `measured` orders them too) interleaved; take each from its part
+    take = np.where(cell, np.cumsum(cell) - 1, cell.sum() + np.cumsum(~cell) - 1)
+    table = pd.concat([nodes.table.iloc[unions.merged_row[cell]], measured.table])
+    table = table.iloc[take].reset_index(drop=True)
+    embedding = np.concatenate([nodes.embedding[unions.merged_row[cell]], measured.embedding])
+    return _Merged(FrameNodes(frame, table, embedding[take]), unions)
 
 
 def _background(items: Iterable[T], depth: int) -> Iterator[T]:
