@@ -108,7 +108,7 @@ NONE = _links([])
 
 def test_the_union_is_chosen_when_its_link_beats_the_pieces():
     # cell 0 of t; targets: pieces 0, 1 and their union 2
-    params = SolverParams(division_cost=2.0, gap_cost=2.0, unions=True)
+    params = SolverParams(division_cost=2.0, gap_cost=2.0, unions=True, union_bonus=0.0)
     links = _links([(0, 0, 5.0), (0, 1, 3.0), (0, 2, 8.0)])
     sol = solve_pair(1, 3, links, NONE, np.zeros(0, np.int64), params, np.array([[0, 1]]))
     assert sol.present.tolist() == [False, False, True]
@@ -118,7 +118,7 @@ def test_the_union_is_chosen_when_its_link_beats_the_pieces():
 
 def test_the_pieces_stay_when_they_score_more_than_the_union():
     # a division into the pieces (6 + 6 - 2 = 10) beats the union's 8 ...
-    params = SolverParams(division_cost=2.0, gap_cost=2.0, unions=True)
+    params = SolverParams(division_cost=2.0, gap_cost=2.0, unions=True, union_bonus=0.0)
     links = _links([(0, 0, 6.0), (0, 1, 6.0), (0, 2, 8.0)])
     sol = solve_pair(1, 3, links, NONE, np.zeros(0, np.int64), params, np.array([[0, 1]]))
     assert sol.present.tolist() == [True, True, False]
@@ -135,7 +135,7 @@ def test_the_pieces_stay_when_they_score_more_than_the_union():
 
 
 def test_a_union_no_link_reaches_is_not_chosen_without_a_bonus():
-    params = SolverParams(unions=True)
+    params = SolverParams(unions=True, union_bonus=0.0)
     sol = solve_pair(1, 3, _links([(0, 0, 4.0)]), NONE, np.zeros(0, np.int64), params,
                      np.array([[0, 1]]))  # fmt: skip
     assert sol.present.tolist() == [True, True, False]

@@ -49,8 +49,9 @@ class SolverParams:
     # whose shared border is at least `union_contact` x sqrt(smaller area)
     unions: bool = setting(flag(), False)
     union_contact: float = setting(number(above=0), 1.0)
-    # what a chosen union scores besides its link (logit units; > 0 favours whole cells)
-    union_bonus: float = setting(number(), 0.0)
+    # what a chosen union scores besides its link (logit units; > 0 favours whole cells;
+    # 4 chosen on injected errors and our own segmentation, docs/tracking.md)
+    union_bonus: float = setting(number(), 4.0)
     # segmentation errors repaired on the result masks (inference/tracking/repair.py)
     repair: RepairParams = section(RepairParams)
 
