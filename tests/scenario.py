@@ -105,3 +105,19 @@ def make_scenario(root: Path) -> Scenario:
     successor = _cut_gap(masks, tracks, label)
     after = _centre(read_tiff(masks / f"man_track{GAP_FRAME + 1:03d}.tif"), successor)
     return Scenario(root, label, successor, after, before)
+
+
+def plain_track(scenario: Scenario, frame: int) -> int:
+    """A GT track alive two frames around `frame`, not a mother, 30 px from the border: a
+    cell to damage in that frame."""
+    tracks = read_tracks(scenario.uncut_gt / "TRA" / "man_track.txt")
+    mothers = {t.parent for t in tracks}
+    mask = read_tiff(scenario.uncut_gt / "TRA" / f"man_track{frame:03d}.tif")
+    for track in tracks:
+        alive = track.begin < frame - 1 and frame + 2 < track.end
+        if track.label in mothers or not alive:
+            continue
+        ys, xs = np.nonzero(mask == track.label)
+        if min(ys.min(), xs.min(), mask.shape[0] - ys.max(), mask.shape[1] - xs.max()) > 30:
+            return track.label
+    raise AssertionError("no plain track to damage")

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scenario import Scenario, make_scenario
+from scenario import Scenario, make_scenario, plain_track
 
 from inference.cells.features import compact_labels, frame_features
 from inference.ctc_rules import validate_result
-from inference.io import Track, read_tiff, read_tracks, write_mask
+from inference.io import Track, read_tiff, write_mask
 from inference.measures import evaluate
 from inference.models.tracker import Tracker
 from inference.pipeline import track_masks
@@ -211,21 +211,6 @@ def scenario(tmp_path_factory) -> Scenario:
     return make_scenario(tmp_path_factory.mktemp("candidates") / "data")
 
 
-def _plain_track(scenario: Scenario) -> int:
-    """A GT track alive two frames around ERROR_FRAME, not a mother, away from the border."""
-    tracks = read_tracks(scenario.uncut_gt / "TRA" / "man_track.txt")
-    mothers = {t.parent for t in tracks}
-    mask = read_tiff(scenario.uncut_gt / "TRA" / f"man_track{ERROR_FRAME:03d}.tif")
-    for track in tracks:
-        alive = track.begin < ERROR_FRAME - 1 and ERROR_FRAME + 2 < track.end
-        ys, xs = np.nonzero(mask == track.label)
-        inside = len(ys) and ys.min() > 10 and xs.min() > 10
-        inside = inside and ys.max() < mask.shape[0] - 10 and xs.max() < mask.shape[1] - 10
-        if alive and track.label not in mothers and inside:
-            return track.label
-    raise AssertionError("the scenario has no plain track")
-
-
 @pytest.mark.usefixtures("one_torch_thread")
 def test_a_cell_cut_for_one_frame_is_linked_whole_by_the_solver(scenario, tmp_path):
     """With every repair off, the solver alone keeps a cell cut for one frame one track with
@@ -233,7 +218,7 @@ def test_a_cell_cut_for_one_frame_is_linked_whole_by_the_solver(scenario, tmp_pa
     lose that (the shipped simulator-trained tracker)."""
     shipped = Tracker.from_folder(ROOT / "parameters" / "Fluo-N2DH-SIM+-sim")
     assert shipped.solver.unions  # shipped with candidates on
-    label = _plain_track(scenario)
+    label = plain_track(scenario, ERROR_FRAME)
     masks = tmp_path / "cut"
     masks.mkdir()
     for path in sorted((scenario.uncut_gt / "TRA").glob("man_track*.tif")):

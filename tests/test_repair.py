@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scenario import GAP_FRAME, Scenario, make_scenario
+from scenario import GAP_FRAME, Scenario, make_scenario, plain_track
 from scipy import ndimage as ndi
 
 from inference.ctc_rules import validate_result
@@ -77,17 +77,7 @@ def _damaged(scenario: Scenario, folder: Path, damage) -> Path:
 
 def _plain_track(scenario: Scenario) -> int:
     """A GT track alive two frames around ERROR_FRAME, not a mother, away from the border."""
-    tracks = read_tracks(scenario.uncut_gt / "TRA" / "man_track.txt")
-    mothers = {t.parent for t in tracks}
-    mask = read_tiff(scenario.uncut_gt / "TRA" / f"man_track{ERROR_FRAME:03d}.tif")
-    for track in tracks:
-        alive = track.begin < ERROR_FRAME - 1 and ERROR_FRAME + 2 < track.end
-        if track.label in mothers or not alive:
-            continue
-        ys, xs = np.nonzero(mask == track.label)
-        if min(ys.min(), xs.min(), mask.shape[0] - ys.max(), mask.shape[1] - xs.max()) > 30:
-            return track.label
-    raise AssertionError("no plain track to damage")
+    return plain_track(scenario, ERROR_FRAME)
 
 
 def _divisions(tracks: list[Track]) -> int:
