@@ -325,14 +325,19 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     Mutation(
-        "union-chosen-with-its-pieces-linked",
-        "the solver may choose a candidate union and still link its two pieces: one cell "
-        "counted three times",
+        "candidate-chosen-with-its-cells-linked",
+        "the solver may choose a candidate group (a union, a split) and still link the cells "
+        "it replaces: one cell counted twice or three times",
         "inference/tracking/solve.py",
-        (("a[n_r + part_col[u], n_e + u] = 1", "a[n_r + part_col[u], n_e + u] = 0"),),
+        (
+            (
+                "a[n_r + np.searchsorted(c_ids, cell), n_e + g] = 1",
+                "a[n_r + np.searchsorted(c_ids, cell), n_e + g] = 0",
+            ),
+        ),
         (
             "tests/test_candidates.py::"
-            "test_the_choice_of_unions_and_links_is_the_brute_force_optimum",
+            "test_the_choice_of_candidates_and_links_is_the_brute_force_optimum",
         ),
     ),
     Mutation(
@@ -340,7 +345,18 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a chosen union's label is written on its first piece only: the other piece of the "
         "cut cell becomes background",
         "inference/tracking/stream.py",
-        (("    out[parts[:, 1]] = labels[~cell]\n", ""),),
+        (("            out[old[old >= 0]] = label", "            out[old[0]] = label"),),
         ("tests/test_candidates.py::test_a_cell_cut_for_one_frame_is_linked_whole_by_the_solver",),
+    ),
+    Mutation(
+        "split-written-as-one-cell",
+        "a chosen split's halves are not painted: the fused object is written as one cell "
+        "under its first half's label",
+        "inference/tracking/stream.py",
+        (("        mask[merged.index == value] = label\n", ""),),
+        (
+            "tests/test_candidates.py::"
+            "test_two_cells_fused_for_three_frames_are_split_again_by_the_solver",
+        ),
     ),
 )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from inference.io import Track, read_tiff, read_tracks, write_mask, write_tracks
 from training.simulator import get_preset, simulate
@@ -121,3 +122,32 @@ def plain_track(scenario: Scenario, frame: int) -> int:
         if min(ys.min(), xs.min(), mask.shape[0] - ys.max(), mask.shape[1] - xs.max()) > 30:
             return track.label
     raise AssertionError("no plain track to damage")
+
+
+def plain_pair(
+    scenario: Scenario, frame: int, beside_division: bool = False
+) -> tuple[int, int, int]:
+    """Two plain tracks (`plain_track`'s kind, border aside) less than 8 px apart in
+    `frame`, and the gap between them in pixels: the nearest two, or with
+    `beside_division` the two nearest a daughter born the frame before (a real division
+    next to the merge)."""
+    tracks = read_tracks(scenario.uncut_gt / "TRA" / "man_track.txt")
+    mothers = {t.parent for t in tracks}
+    plain = [
+        t.label
+        for t in tracks
+        if t.label not in mothers and t.begin < frame - 2 and frame + 2 < t.end
+    ]
+    daughters = [t.label for t in tracks if t.parent and t.begin == frame - 1]
+    mask = read_tiff(scenario.uncut_gt / "TRA" / f"man_track{frame:03d}.tif")
+    to_daughter = ndi.distance_transform_edt(~np.isin(mask, daughters))
+    pairs = []
+    for a in plain:
+        distance = ndi.distance_transform_edt(mask != a)
+        for b in plain:
+            gap = float(distance[mask == b].min()) if b > a else np.inf
+            beside = float(to_daughter[np.isin(mask, [a, b])].min())
+            if gap < 8:
+                pairs.append((beside if beside_division else gap, gap, a, b))
+    _, gap, a, b = min(pairs)
+    return a, b, int(np.ceil(gap))

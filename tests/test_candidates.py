@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scenario import Scenario, make_scenario, plain_track
+from scenario import Scenario, make_scenario, plain_pair, plain_track
 
 from inference.cells.features import compact_labels, frame_features
 from inference.ctc_rules import validate_result
@@ -23,13 +23,19 @@ from inference.io import Track, read_tiff, write_mask
 from inference.measures import evaluate
 from inference.models.tracker import Tracker
 from inference.pipeline import track_masks
-from inference.tracking.candidates import cut_candidates, merged_frame, shared_borders
+from inference.tracking.candidates import (
+    alternative_frame,
+    cut_candidates,
+    merged_frame,
+    shared_borders,
+    split_candidates,
+)
 from inference.tracking.graph import node_matrix
 from inference.tracking.repair import RepairParams
 from inference.tracking.scores import edge_table
-from inference.tracking.solve import Links, SolverParams, solve_pair
+from inference.tracking.solve import Groups, Links, SolverParams, solve_pair
 from inference.tracking.stream import EdgeScores, _merged_version
-from training.mask_errors import cut_cell
+from training.mask_errors import cut_cell, merge_cells
 from training.tracked import TrackedFrame
 from training.tracker.candidate_labels import candidate_versions
 
@@ -106,11 +112,18 @@ def _links(triples) -> Links:
 NONE = _links([])
 
 
+def _unions(parts, n_cells: int, bonus: float = 0.0) -> Groups:
+    """Groups for `solve_pair`: each pair of `parts` offered as one new target."""
+    parts = np.asarray(parts, np.int64).reshape(-1, 2)
+    new = np.stack([n_cells + np.arange(len(parts)), np.full(len(parts), -1)], axis=1)
+    return Groups(parts, new, np.full(len(parts), bonus))
+
+
 def test_the_union_is_chosen_when_its_link_beats_the_pieces():
     # cell 0 of t; targets: pieces 0, 1 and their union 2
-    params = SolverParams(division_cost=2.0, gap_cost=2.0, unions=True, union_bonus=0.0)
+    params = SolverParams(division_cost=2.0, gap_cost=2.0)
     links = _links([(0, 0, 5.0), (0, 1, 3.0), (0, 2, 8.0)])
-    sol = solve_pair(1, 3, links, NONE, np.zeros(0, np.int64), params, np.array([[0, 1]]))
+    sol = solve_pair(1, 3, links, NONE, np.zeros(0, np.int64), params, _unions([0, 1], 2))
     assert sol.present.tolist() == [False, False, True]
     chosen = sol.chosen()
     assert chosen.source.tolist() == [0] and not chosen.from_gap.any()
@@ -118,39 +131,55 @@ def test_the_union_is_chosen_when_its_link_beats_the_pieces():
 
 def test_the_pieces_stay_when_they_score_more_than_the_union():
     # a division into the pieces (6 + 6 - 2 = 10) beats the union's 8 ...
-    params = SolverParams(division_cost=2.0, gap_cost=2.0, unions=True, union_bonus=0.0)
+    params = SolverParams(division_cost=2.0, gap_cost=2.0)
     links = _links([(0, 0, 6.0), (0, 1, 6.0), (0, 2, 8.0)])
-    sol = solve_pair(1, 3, links, NONE, np.zeros(0, np.int64), params, np.array([[0, 1]]))
+    sol = solve_pair(1, 3, links, NONE, np.zeros(0, np.int64), params, _unions([0, 1], 2))
     assert sol.present.tolist() == [True, True, False]
     assert sol.chosen().source.tolist() == [0, 0]
-    # ... unless a union is worth more by itself (union_bonus)
-    bonus = dataclasses.replace(params, union_bonus=2.5)
-    sol = solve_pair(1, 3, links, NONE, np.zeros(0, np.int64), bonus, np.array([[0, 1]]))
+    # ... unless a union is worth more by itself (its bonus)
+    bonus = _unions([0, 1], 2, bonus=2.5)
+    sol = solve_pair(1, 3, links, NONE, np.zeros(0, np.int64), params, bonus)
     assert sol.present.tolist() == [False, False, True]
     # two cells of t continuing into the two pieces: 2 x 7 beats the union's 8 + 2.5
     links = _links([(0, 0, 7.0), (1, 1, 7.0), (0, 2, 8.0), (1, 2, 1.0)])
-    sol = solve_pair(2, 3, links, NONE, np.zeros(0, np.int64), bonus, np.array([[0, 1]]))
+    sol = solve_pair(2, 3, links, NONE, np.zeros(0, np.int64), params, bonus)
     assert sol.present.tolist() == [True, True, False]
     assert sol.chosen().source.tolist() == [0, 1]
 
 
 def test_a_union_no_link_reaches_is_not_chosen_without_a_bonus():
-    params = SolverParams(unions=True, union_bonus=0.0)
-    sol = solve_pair(1, 3, _links([(0, 0, 4.0)]), NONE, np.zeros(0, np.int64), params,
-                     np.array([[0, 1]]))  # fmt: skip
+    sol = solve_pair(1, 3, _links([(0, 0, 4.0)]), NONE, np.zeros(0, np.int64), SolverParams(),
+                     _unions([0, 1], 2))  # fmt: skip
     assert sol.present.tolist() == [True, True, False]
 
 
-def _brute_force(n_src, n_cells, unions, links, params) -> float:
-    """The best total over every choice of unions and of links into the nodes present."""
+def test_a_split_is_chosen_when_two_cells_continue_into_its_halves():
+    # cells 0, 1 of t; targets: a fused object 0, a cell 1, the object's halves 2 and 3
+    split = Groups(np.array([[0, -1]]), np.array([[2, 3]]), np.zeros(1))
+    params = SolverParams(division_cost=2.0, gap_cost=2.0)
+    links = _links([(0, 0, 6.0), (1, 0, 5.0), (0, 2, 7.0), (1, 3, 7.0), (1, 1, -3.0)])
+    sol = solve_pair(2, 4, links, NONE, np.zeros(0, np.int64), params, split)
+    assert sol.present.tolist() == [False, True, True, True]
+    assert sol.chosen().source.tolist() == [-1, 0, 1]
+    # one cell before it, which the whole object continues better than its halves divide
+    links = _links([(0, 0, 9.0), (0, 2, 4.0), (0, 3, 4.0)])
+    sol = solve_pair(1, 4, links, NONE, np.zeros(0, np.int64), params, split)
+    assert sol.present.tolist() == [True, True, False, False]
+
+
+def _brute_force(n_src, n_cells, groups: Groups, links, params) -> float:
+    """The best total over every choice of groups and of links into the nodes present."""
     best = -np.inf
     edges = list(zip(links.src.tolist(), links.dst.tolist(), links.logit.tolist(), strict=True))
-    for choice in itertools.product([False, True], repeat=len(unions)):
+    n_new = int((groups.new >= 0).sum())
+    for choice in itertools.product([False, True], repeat=len(groups)):
         present = set(range(n_cells))
-        for u, on in enumerate(choice):
+        absent_new = set(range(n_cells, n_cells + n_new))
+        for g, on in enumerate(choice):
             if on:
-                present -= set(unions[u].tolist())
-                present.add(n_cells + u)
+                present -= set(groups.old[g][groups.old[g] >= 0].tolist())
+                absent_new -= set(groups.new[g][groups.new[g] >= 0].tolist())
+        present |= set(range(n_cells, n_cells + n_new)) - absent_new
         usable = [e for e in edges if e[1] in present]
         for k in range(len(usable) + 1):
             for chosen in itertools.combinations(usable, k):
@@ -161,21 +190,38 @@ def _brute_force(n_src, n_cells, unions, links, params) -> float:
                 if max(out, default=0) > 2:
                     continue
                 total = sum(e[2] for e in chosen) - params.division_cost * out.count(2)
-                best = max(best, total + params.union_bonus * sum(choice))
+                bonus = sum(b for b, on in zip(groups.bonus, choice, strict=True) if on)
+                best = max(best, total + bonus)
     return best
 
 
-def test_the_choice_of_unions_and_links_is_the_brute_force_optimum():
-    """Random small frame pairs with one or two candidate unions: the solver's total
-    (links, divisions, union bonus) is the best possible, and a chosen union's pieces are
-    never linked."""
+def _random_groups(rng, n_cells: int) -> Groups:
+    """One or two groups over distinct cells: unions (two cells, one new node) and splits
+    (one cell, two new nodes)."""
+    cells = rng.permutation(n_cells).tolist()
+    old, new, node = [], [], n_cells
+    for _ in range(int(rng.integers(1, 3))):
+        if len(cells) >= 2 and rng.random() < 0.5:
+            old.append([cells.pop(), cells.pop()])
+            new.append([node, -1])
+            node += 1
+        elif cells:
+            old.append([cells.pop(), -1])
+            new.append([node, node + 1])
+            node += 2
+    return Groups(np.array(old), np.array(new), rng.uniform(-1, 2, len(old)))
+
+
+def test_the_choice_of_candidates_and_links_is_the_brute_force_optimum():
+    """Random small frame pairs with unions and splits: the solver's total (links,
+    divisions, the chosen groups' bonuses) is the best possible, and the cells a chosen
+    group replaces, like the new cells of a group not chosen, are never linked."""
     rng = np.random.default_rng(7)
-    union_chosen = pieces_kept = 0
+    group_chosen = cells_kept = 0
     for _ in range(150):
         n_src, n_cells = int(rng.integers(1, 4)), int(rng.integers(2, 5))
-        n_unions = int(rng.integers(1, 1 + n_cells // 2))
-        unions = rng.permutation(n_cells)[: 2 * n_unions].reshape(-1, 2)
-        n_dst = n_cells + n_unions
+        groups = _random_groups(rng, n_cells)
+        n_dst = n_cells + int((groups.new >= 0).sum())
         links = _links(
             [
                 (i, j, rng.normal(2, 3))
@@ -184,12 +230,13 @@ def test_the_choice_of_unions_and_links_is_the_brute_force_optimum():
                 if rng.random() < 0.7
             ]
         )
-        params = SolverParams(rng.uniform(0.1, 3), 2.0, unions=True, union_bonus=rng.uniform(-1, 2))
-        sol = solve_pair(n_src, n_dst, links, NONE, np.zeros(0, np.int64), params, unions)
-        chosen_unions = sol.present[n_cells:]
-        for u in np.flatnonzero(chosen_unions):
-            assert not sol.present[unions[u]].any()
-            assert (sol.source[unions[u]] < 0).all()
+        params = SolverParams(rng.uniform(0.1, 3), 2.0)
+        sol = solve_pair(n_src, n_dst, links, NONE, np.zeros(0, np.int64), params, groups)
+        chosen = sol.present[groups.new[:, 0]]
+        for g in range(len(groups)):
+            old, new = groups.old[g][groups.old[g] >= 0], groups.new[g][groups.new[g] >= 0]
+            assert (sol.present[new] == chosen[g]).all()
+            assert (sol.present[old] != chosen[g]).all()
         assert (sol.source[~sol.present] < 0).all()  # nothing links to an absent node
         picked = np.flatnonzero(sol.source >= 0)
         logit = {(i, j): w for i, j, w in zip(links.src, links.dst, links.logit, strict=True)}
@@ -197,13 +244,13 @@ def test_the_choice_of_unions_and_links_is_the_brute_force_optimum():
         total = (
             sum(logit[int(sol.source[j]), int(j)] for j in picked)
             - params.division_cost * int((children == 2).sum())
-            + params.union_bonus * int(chosen_unions.sum())
+            + float(groups.bonus[chosen].sum())
         )
-        best = _brute_force(n_src, n_cells, unions, links, params)
-        assert total == pytest.approx(best, abs=1e-6)
-        union_chosen += bool(chosen_unions.any())
-        pieces_kept += bool((~chosen_unions).any())
-    assert union_chosen > 30 and pieces_kept > 30  # both outcomes are exercised
+        best = _brute_force(n_src, n_cells, groups, links, params)
+        assert total == pytest.approx(best, abs=1e-5)
+        group_chosen += bool(chosen.any())
+        cells_kept += bool((~chosen).any())
+    assert group_chosen > 30 and cells_kept > 30  # both outcomes are exercised
 
 
 @pytest.fixture(scope="module")
@@ -286,22 +333,84 @@ def test_the_edge_file_names_a_chosen_union_once():
     assert table["probability"].iloc[0] == pytest.approx(1 / (1 + np.exp(-4.0)))
 
 
-def test_a_merged_frame_measures_only_its_unions_and_equals_a_full_measurement(scenario):
-    """The merged version copies the untouched cells' rows and measures the unions alone:
-    the same node features and appearance vectors as measuring the whole merged frame."""
+def test_an_alternative_frame_measures_only_its_new_cells_as_a_full_measurement_would():
+    """The alternative version copies the untouched cells' rows and measures only the new
+    cells (a union, a split's halves): the same node features and appearance vectors as
+    measuring the whole alternative frame."""
     tracker = Tracker.from_folder(ROOT / "parameters" / "Fluo-N2DH-SIM+")
-    image = read_tiff(scenario.images / f"t{ERROR_FRAME:03d}.tif")
-    mask = read_tiff(scenario.uncut_gt / "TRA" / f"man_track{ERROR_FRAME:03d}.tif")
+    mask = np.zeros((120, 160), np.int32)
+    mask[_disc(mask.shape, (30, 30), 14)] = 1
+    mask[_disc(mask.shape, (30, 30), 14) & (np.arange(160)[None, :] > 30)] = 2  # a cut
+    mask[_disc(mask.shape, (80, 60), 13) | _disc(mask.shape, (80, 84), 13)] = 3  # fused
+    for k, centre in enumerate([(25, 120), (90, 130), (60, 100)], start=4):
+        mask[_disc(mask.shape, centre, 12)] = k
     rng = np.random.default_rng(5)
-    for label in np.unique(mask)[1:4]:  # three cells cut: three unions
-        cut_cell(mask, int(label), int(mask.max()) + 1, rng)
-    nodes, compact = tracker.nodes(image, mask, ERROR_FRAME)
+    image = ((mask > 0) * 80 + (mask % 3) * 20 + rng.normal(10, 3, mask.shape)).astype(np.float32)
+    nodes, compact = tracker.nodes(image, mask, 0)
     pairs = cut_candidates(compact.index, compact.count, 1.0)
-    assert len(pairs) >= 3
-    merged = _merged_version(tracker, image, nodes, compact, pairs, ERROR_FRAME)
-    full_index, unions = merged_frame(compact.index, compact.count, pairs)
-    full, _ = tracker.nodes(image, full_index, ERROR_FRAME)
-    assert np.array_equal(merged.unions.merged_row, unions.merged_row)
+    splits = split_candidates(compact.index, compact.count, 1.0, pairs)
+    assert pairs.tolist() == [[0, 1]] and splits.rows.tolist() == [2]
+    merged = _merged_version(tracker, image, nodes, compact, pairs, splits, 0)
+    full_index, groups = alternative_frame(compact.index, compact.count, pairs, splits)
+    full, _ = tracker.nodes(image, full_index, 0)
+    # the union in its first piece's place, the split's first half in its place, cells 4-6,
+    # the second half last
+    assert groups.merged_row.tolist() == [6, 7, 3, 4, 5, 8]
+    assert np.array_equal(merged.groups.merged_row, groups.merged_row)
     spec = tracker.spec
     assert np.allclose(node_matrix(merged.nodes, spec), node_matrix(full, spec))
     assert np.allclose(merged.nodes.embedding, full.embedding, atol=1e-5)
+
+
+def test_two_fused_cells_are_offered_split_and_one_large_cell_is_not():
+    mask = np.zeros((80, 200), np.int32)
+    mask[_disc(mask.shape, (40, 30), 14) | _disc(mask.shape, (40, 55), 14)] = 1  # a neck
+    mask[_disc(mask.shape, (40, 120), 20)] = 2  # one large round cell
+    yy, xx = np.mgrid[:80, :200]
+    mask[((yy - 40) / 12.0) ** 2 + ((xx - 175) / 22.0) ** 2 <= 1] = 3  # elongated, no neck
+    for k, centre in enumerate([(10, 90), (70, 90), (10, 150)], start=4):
+        mask[_disc(mask.shape, centre, 8)] = k
+    compact = compact_labels(mask)
+    splits = split_candidates(compact.index, compact.count, 1.0, np.zeros(0, np.int64))
+    assert splits.rows.tolist() == [0]
+    box, second = splits.halves[0]
+    fused = compact.index[box] == 1
+    assert second.sum() == pytest.approx(fused.sum() / 2, rel=0.15)
+    # a piece of a candidate union is not offered split
+    assert len(split_candidates(compact.index, compact.count, 1.0, np.array([0]))) == 0
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_two_cells_fused_for_three_frames_are_split_again_by_the_solver(scenario, tmp_path):
+    """With every repair off, the solver alone gives two neighbours that the masks fuse for
+    three frames their own halves of the object and keeps both tracks; without candidate
+    cells one of them is lost for those frames (the shipped simulator-trained tracker)."""
+    shipped = Tracker.from_folder(ROOT / "parameters" / "Fluo-N2DH-SIM+-sim")
+    assert shipped.solver.splits  # shipped with candidates on
+    a, b, gap = plain_pair(scenario, ERROR_FRAME)
+    fused = range(ERROR_FRAME, ERROR_FRAME + 3)
+    masks = tmp_path / "fused"
+    masks.mkdir()
+    for path in sorted((scenario.uncut_gt / "TRA").glob("man_track*.tif")):
+        mask = read_tiff(path)
+        if int(path.stem[-3:]) in fused:
+            merge_cells(mask, a, b, gap)
+        write_mask(masks / path.name.replace("man_track", "mask"), mask)
+    scores = {}
+    for name, on in (("on", True), ("off", False)):
+        solver = dataclasses.replace(shipped.solver, repair=OFF, unions=on, splits=on)
+        out = tmp_path / name
+        track_masks(scenario.images, masks, dataclasses.replace(shipped, solver=solver), out)
+        assert validate_result(out, images_dir=scenario.images) == []
+        scores[name] = evaluate(out, scenario.uncut_gt, ["TRA", "DET", "BC(0)", "CT"])
+    assert scores["on"]["DET"] == 1.0 and scores["off"]["DET"] < 1.0, scores
+    assert scores["on"]["TRA"] > scores["off"]["TRA"], scores
+    # each cell keeps one label through the fused frames, on most of its own pixels
+    for t in (ERROR_FRAME - 1, *fused, ERROR_FRAME + 3):
+        truth = read_tiff(scenario.uncut_gt / "TRA" / f"man_track{t:03d}.tif")
+        res = read_tiff(tmp_path / "on" / f"mask{t:03d}.tif")
+        labels = [np.bincount(res[truth == cell]).argmax() for cell in (a, b)]
+        assert labels[0] != labels[1] and min(labels) > 0, (t, labels)
+        if t == ERROR_FRAME - 1:
+            first = labels
+        assert labels == first, (t, labels, first)

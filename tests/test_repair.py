@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scenario import GAP_FRAME, Scenario, make_scenario, plain_track
+from scenario import GAP_FRAME, Scenario, make_scenario, plain_pair, plain_track
 from scipy import ndimage as ndi
 
 from inference.ctc_rules import validate_result
@@ -55,11 +55,12 @@ def sim_tracker() -> Tracker:
     return Tracker.from_folder(SIM)
 
 
-def _with(tracker: Tracker, repair: RepairParams, unions: bool | None = None) -> Tracker:
-    """`tracker` with the repairs `repair` (and candidate cells on or off, if given)."""
+def _with(tracker: Tracker, repair: RepairParams, candidates: bool | None = None) -> Tracker:
+    """`tracker` with the repairs `repair` (and candidate cells, unions and splits, on or
+    off, if given)."""
     solver = dataclasses.replace(tracker.solver, repair=repair)
-    if unions is not None:
-        solver = dataclasses.replace(solver, unions=unions)
+    if candidates is not None:
+        solver = dataclasses.replace(solver, unions=candidates, splits=candidates)
     return dataclasses.replace(tracker, solver=solver)
 
 
@@ -139,30 +140,8 @@ def test_a_cell_cut_with_a_gap_for_one_frame_stays_one_track(scenario, tracker, 
 
 
 def _plain_pair(scenario: Scenario, beside_division: bool) -> tuple[int, int, int]:
-    """Two plain tracks (`_plain_track`'s kind, border aside) less than 8 px apart in
-    ERROR_FRAME, and the gap between them in pixels: the nearest two, or with
-    `beside_division` the two nearest a daughter born the frame before (a real division
-    next to the merge)."""
-    tracks = read_tracks(scenario.uncut_gt / "TRA" / "man_track.txt")
-    mothers = {t.parent for t in tracks}
-    plain = [
-        t.label
-        for t in tracks
-        if t.label not in mothers and t.begin < ERROR_FRAME - 2 and ERROR_FRAME + 2 < t.end
-    ]
-    daughters = [t.label for t in tracks if t.parent and t.begin == ERROR_FRAME - 1]
-    mask = read_tiff(scenario.uncut_gt / "TRA" / f"man_track{ERROR_FRAME:03d}.tif")
-    to_daughter = ndi.distance_transform_edt(~np.isin(mask, daughters))
-    pairs = []
-    for a in plain:
-        distance = ndi.distance_transform_edt(mask != a)
-        for b in plain:
-            gap = float(distance[mask == b].min()) if b > a else np.inf
-            beside = float(to_daughter[np.isin(mask, [a, b])].min())
-            if gap < 8:
-                pairs.append((beside if beside_division else gap, gap, a, b))
-    _, gap, a, b = min(pairs)
-    return a, b, int(np.ceil(gap))
+    """Two plain tracks less than 8 px apart in ERROR_FRAME (`scenario.plain_pair`)."""
+    return plain_pair(scenario, ERROR_FRAME, beside_division)
 
 
 def _majority(mask: np.ndarray, cells: np.ndarray) -> int:
@@ -199,7 +178,7 @@ def test_two_cells_merged_for_one_frame_stay_two_tracks_and_get_their_pixels_bac
     assert scores["DET"] == 1.0 and scores["CT"] == plain["CT"], scores
     # without the repair the merge ends a track and the object "divides" back into two
     off = dataclasses.replace(tracker.solver.repair, split_merges=False)
-    scores = _track(scenario, masks, _with(tracker, off), tmp_path / "off")
+    scores = _track(scenario, masks, _with(tracker, off, candidates=False), tmp_path / "off")
     assert scores["fp_div(0)"] > plain["fp_div(0)"] and scores["CT"] < plain["CT"], scores
 
 
@@ -240,7 +219,7 @@ def test_each_repair_can_be_switched_off(scenario, tracker, sim_tracker, tmp_pat
     )
     plain = _track(scenario, scenario.uncut_gt / "TRA", tracker, tmp_path / "plain")
     for model, name in ((tracker, "sim"), (sim_tracker, "real")):
-        scores = _track(scenario, masks, _with(model, OFF, unions=False), tmp_path / name)
+        scores = _track(scenario, masks, _with(model, OFF, candidates=False), tmp_path / name)
         # the cut: the model trained on the simulator breaks the track, the other divides
         if name == "sim":
             assert scores["CT"] < plain["CT"] and scores["fp_div(0)"] == 0, scores

@@ -52,6 +52,11 @@ class SolverParams:
     # what a chosen union scores besides its link (logit units; > 0 favours whole cells;
     # 4 chosen on injected errors and our own segmentation, docs/tracking.md)
     union_bonus: float = setting(number(), 4.0)
+    # offer an object that looks like two fused cells (a neck) split in two too
+    # (`inference.tracking.candidates.split_candidates`; the neck test is `union_contact`)
+    splits: bool = setting(flag(), False)
+    # what a chosen split scores besides its halves' links
+    split_bonus: float = setting(number(), 0.0)
     # segmentation errors repaired on the result masks (inference/tracking/repair.py)
     repair: RepairParams = section(RepairParams)
 
@@ -151,17 +156,33 @@ def _match(rows: np.ndarray, cols: np.ndarray, weight: np.ndarray) -> np.ndarray
     return np.asarray(sorted(chosen), np.int64)
 
 
+@dataclass(frozen=True)
+class Groups:
+    """Alternative cells of the targets, for `solve_pair`: group g would replace the targets
+    `old[g]` by the targets `new[g]` (-1 pads a group of one) and scores `bonus[g]` if
+    chosen. A union of two pieces is old (p, q), new (u, -1); a split, old (b, -1), new
+    (h1, h2). New targets exist only if their group is chosen, old ones only if not."""
+
+    old: np.ndarray  # (k, 2) int64
+    new: np.ndarray  # (k, 2) int64
+    bonus: np.ndarray  # (k,)
+
+    def __len__(self) -> int:
+        return len(self.old)
+
+
 def _components(
-    rows: np.ndarray, cols: np.ndarray, n_cols: int, unions: np.ndarray
+    rows: np.ndarray, cols: np.ndarray, n_cols: int, groups: Groups
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Connected groups of candidates: each edge's group and each column's (a union's
-    column is tied to its pieces' columns, as they exclude each other)."""
+    """Connected groups of candidates: each edge's group and each column's (a group's
+    columns, old and new, are tied together, as they exclude each other)."""
     r_ids, r_inv = np.unique(rows, return_inverse=True)
     n_r = len(r_ids)
-    first = n_cols - len(unions)
-    union_cols = np.arange(first, n_cols)
-    src = np.concatenate([r_inv, union_cols + n_r, union_cols + n_r])
-    dst = np.concatenate([cols + n_r, unions[:, 0] + n_r, unions[:, 1] + n_r])
+    members = np.concatenate([groups.old, groups.new], axis=1)  # (k, 4)
+    first = np.repeat(members[:, :1], members.shape[1], axis=1)
+    tie = members >= 0
+    src = np.concatenate([r_inv, first[tie] + n_r])
+    dst = np.concatenate([cols + n_r, members[tie] + n_r])
     size = n_r + n_cols
     graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(size, size))
     _, component = connected_components(graph, directed=False)
@@ -169,82 +190,62 @@ def _components(
 
 
 def _choose(
-    rows: np.ndarray,
-    cols: np.ndarray,
-    weight: np.ndarray,
-    n_cols: int,
-    unions: np.ndarray,
-    bonus: float,
+    rows: np.ndarray, cols: np.ndarray, weight: np.ndarray, n_cols: int, groups: Groups
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Chosen edges and chosen unions: the best total of edge weights (all > 0) and
-    `bonus` per chosen union, each row and column used once, and a union's column used only
-    if it is chosen, its pieces' only if it is not. Groups without a union are matchings
+    """Chosen edges and chosen groups: the best total of edge weights (all > 0) and of the
+    chosen groups' bonuses, each row and column used once, a group's new columns only if
+    it is chosen, its old ones only if not. Candidates without a group are matchings
     (`_match`); the others small integer programs, solved exactly."""
-    k = len(unions)
-    chosen_union = np.zeros(k, bool)
-    if k == 0:
-        return _match(rows, cols, weight), chosen_union
-    edge_group, col_group = _components(rows, cols, n_cols, unions)
-    first = n_cols - k
-    with_union = np.zeros(max(col_group.max(), edge_group.max(initial=0)) + 1, bool)
-    with_union[col_group[first:]] = True
-    plain = ~with_union[edge_group]
+    chosen_group = np.zeros(len(groups), bool)
+    if not len(groups):
+        return _match(rows, cols, weight), chosen_group
+    edge_group, col_group = _components(rows, cols, n_cols, groups)
+    of_group = col_group[groups.old[:, 0]]
+    with_group = np.zeros(col_group.max() + 1, bool)
+    with_group[of_group] = True
+    plain = ~with_group[edge_group]
     chosen = [np.flatnonzero(plain)[_match(rows[plain], cols[plain], weight[plain])]]
-    # prefer the segmenter's pieces when the choice is even (a deterministic tie-break)
-    union_score = bonus - 1e-6
-    for group in np.flatnonzero(with_union):
-        edges = np.flatnonzero(edge_group == group)
-        members = np.flatnonzero(col_group[first:] == group)
-        if not len(edges) and union_score <= 0:
+    # prefer the segmenter's cells when the choice is even (a deterministic tie-break)
+    score = groups.bonus - 1e-6
+    for component in np.flatnonzero(with_group):
+        edges = np.flatnonzero(edge_group == component)
+        members = np.flatnonzero(of_group == component)
+        if not len(edges) and (score[members] <= 0).all():
             continue
-        picked, picked_unions = _program(
-            rows[edges],
-            cols[edges],
-            weight[edges],
-            unions[members],
-            first + members,
-            union_score,
-        )
+        sub = Groups(groups.old[members], groups.new[members], score[members])
+        picked, picked_groups = _program(rows[edges], cols[edges], weight[edges], sub)
         chosen.append(edges[picked])
-        chosen_union[members[picked_unions]] = True
-    return np.sort(np.concatenate(chosen)), chosen_union
+        chosen_group[members[picked_groups]] = True
+    return np.sort(np.concatenate(chosen)), chosen_group
 
 
 def _program(
-    rows: np.ndarray,
-    cols: np.ndarray,
-    weight: np.ndarray,
-    parts: np.ndarray,
-    union_cols: np.ndarray,
-    union_score: float,
+    rows: np.ndarray, cols: np.ndarray, weight: np.ndarray, groups: Groups
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One group of `_choose` as an integer program: variables are the edges, then one per
-    union (chosen or not)."""
-    n_e, n_u = len(rows), len(union_cols)
+    """One component of `_choose` as an integer program: variables are the edges, then one
+    per group (chosen or not); `groups.bonus` is what choosing each scores."""
+    n_e, n_g = len(rows), len(groups)
     r_ids, r_inv = np.unique(rows, return_inverse=True)
-    c_ids, c_inv = np.unique(
-        np.concatenate([cols, parts.reshape(-1), union_cols]), return_inverse=True
-    )
+    members = np.concatenate([groups.old, groups.new], axis=1)
+    c_ids, c_inv = np.unique(np.concatenate([cols, members[members >= 0]]), return_inverse=True)
     e_col = c_inv[:n_e]
-    part_col = c_inv[n_e : n_e + 2 * n_u].reshape(-1, 2)
-    own_col = c_inv[n_e + 2 * n_u :]
     n_r, n_c = len(r_ids), len(c_ids)
-    # rows: one successor each; columns: one predecessor, none for a piece of a chosen
-    # union, and a union's only if it is chosen
-    a = np.zeros((n_r + n_c, n_e + n_u))
+    # rows: one successor each; columns: one predecessor; an old column none if its group
+    # is chosen, a new column one only if it is
+    a = np.zeros((n_r + n_c, n_e + n_g))
     a[r_inv, np.arange(n_e)] = 1
     a[n_r + e_col, np.arange(n_e)] = 1
-    for u in range(n_u):
-        a[n_r + part_col[u], n_e + u] = 1
-        a[n_r + own_col[u], n_e + u] = -1
-    is_union_col = np.zeros(n_c, bool)
-    is_union_col[own_col] = True
     upper = np.ones(n_r + n_c)
-    upper[n_r:][is_union_col] = 0
-    cost = -np.concatenate([weight, np.full(n_u, union_score)])
+    for g in range(n_g):
+        for cell in groups.old[g][groups.old[g] >= 0]:
+            a[n_r + np.searchsorted(c_ids, cell), n_e + g] = 1
+        for node in groups.new[g][groups.new[g] >= 0]:
+            a[n_r + np.searchsorted(c_ids, node), n_e + g] = -1
+            upper[n_r + np.searchsorted(c_ids, node)] = 0
+    cost = -np.concatenate([weight, groups.bonus])
     result = milp(
         cost,
-        integrality=np.ones(n_e + n_u),
+        integrality=np.ones(n_e + n_g),
         bounds=(0, 1),
         constraints=LinearConstraint(a, -np.inf, upper),
     )
@@ -261,14 +262,14 @@ def solve_pair(
     gap_links: Links,
     open_rows: np.ndarray,
     params: SolverParams,
-    unions: np.ndarray | None = None,
+    groups: Groups | None = None,
 ) -> PairSolution:
     """Predecessors of the `n_dst` cells of t+1.
 
     `links` go from the `n_src` cells of t; `gap_links` from cells of t-1, of which only
-    `open_rows` (those without a successor in t) may be used. With `unions` (k, 2), the
-    last k of the `n_dst` targets are candidate unions of the two cells in each row: the
-    solution's `present` then says which targets were chosen.
+    `open_rows` (those without a successor in t) may be used. With `groups` (alternative
+    cells among the targets, e.g. candidate unions), the solution's `present` says which
+    targets were chosen.
     """
     allowed = np.isin(gap_links.src, open_rows)
     gap = Links(gap_links.src[allowed], gap_links.dst[allowed], gap_links.logit[allowed])
@@ -279,11 +280,9 @@ def solve_pair(
         [links.logit, links.logit - params.division_cost, gap.logit - params.gap_cost]
     )
     positive = weight > 0
-    if unions is None:
-        unions = np.zeros((0, 2), np.int64)
-    picked, chosen_unions = _choose(
-        rows[positive], cols[positive], weight[positive], n_dst, unions, params.union_bonus
-    )
+    if groups is None:
+        groups = Groups(np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int64), np.zeros(0))
+    picked, chosen_groups = _choose(rows[positive], cols[positive], weight[positive], n_dst, groups)
     chosen = np.flatnonzero(positive)[picked]
     source = np.full(n_dst, -1, np.int64)
     from_gap = np.zeros(n_dst, bool)
@@ -292,10 +291,10 @@ def solve_pair(
         picked_rows >= base, picked_rows - base, np.mod(picked_rows, max(n_src, 1))
     )
     from_gap[picked_cols] = picked_rows >= base
-    if not len(unions):
+    if not len(groups):
         return PairSolution(source, from_gap)
     present = np.ones(n_dst, bool)
-    first = n_dst - len(unions)
-    present[first:] = chosen_unions
-    present[unions[chosen_unions].reshape(-1)] = False
+    new, old = groups.new[~chosen_groups], groups.old[chosen_groups]
+    present[new[new >= 0]] = False
+    present[old[old >= 0]] = False
     return PairSolution(source, from_gap, present)

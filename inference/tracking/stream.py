@@ -6,10 +6,11 @@ no later window can contain the edges into a frame, that frame's links are solve
 labels assigned and its result mask handed on (to `write_result`). At most about
 `window + stride` frames are held, whatever the length of the sequence.
 
-With candidate cells (the solver's `unions`), each frame with touching pieces also has a
-merged version (`inference.tracking.candidates`), scored by the GNN in a second pass over
-the same windows; the solver's nodes of a frame are then its cells followed by its unions,
-and the cells it chose are the frame's nodes for the next pair.
+With candidate cells (the solver's `unions` and `splits`), each frame with touching pieces
+or fused-looking objects also has an alternative version (`inference.tracking.candidates`),
+scored by the GNN in a second pass over the same windows; the solver's nodes of a frame are
+then its cells followed by the alternatives' new cells, and the cells it chose are the
+frame's nodes for the next pair.
 """
 
 from __future__ import annotations
@@ -32,11 +33,18 @@ from inference.errors import CTCError
 from inference.io import FrameSequence, MaskSequence, Track, write_result
 from inference.models.tracker import Tracker
 from inference.progress import progress
-from inference.tracking.candidates import Unions, cut_candidates, merged_frame
+from inference.tracking.candidates import (
+    NO_SPLITS,
+    Alternatives,
+    Splits,
+    alternative_frame,
+    cut_candidates,
+    split_candidates,
+)
 from inference.tracking.graph import FrameNodes
 from inference.tracking.lineage import LineageBuilder, relabel
 from inference.tracking.repair import Repairs
-from inference.tracking.solve import Links, solve_pair
+from inference.tracking.solve import Groups, Links, SolverParams, solve_pair
 
 T = TypeVar("T")
 
@@ -150,7 +158,6 @@ def track_stream(
             else:
                 n_prev = len(chosen[t - 1])
                 open_rows = np.flatnonzero(~has_next[t - 2]) if t >= 2 else np.zeros(0, int)
-                unions = merged[t].unions.parts if merged[t] is not None else None
                 solution = solve_pair(
                     n_prev,
                     _n_nodes(nodes[t], merged[t]),
@@ -158,7 +165,7 @@ def track_stream(
                     links(t - 2, 2) if t >= 2 else Links.empty(),
                     open_rows,
                     tracker.solver,
-                    unions,
+                    _groups(merged[t], tracker.solver),
                 )
                 if solution.present is None:
                     chosen[t] = np.arange(len(nodes[t]))
@@ -172,7 +179,7 @@ def track_stream(
             cell_labels = _cell_labels(len(nodes[t]), merged[t], chosen[t], labels[t])
             if observe is not None:
                 observe(nodes[t].table, cell_labels)
-            yield relabel(index.pop(t), cell_labels)
+            yield _result_mask(index.pop(t), merged[t], chosen[t], labels[t], cell_labels)
             solved += 1
             for old in [k for k in labels if k < t - 2]:
                 del labels[old], nodes[old], chosen[old], merged[old]
@@ -199,12 +206,21 @@ def track_stream(
 
 
 class _Merged:
-    """A frame's merged version: its cells with each candidate pair as one, and how its
-    rows relate to the frame's (`Unions`)."""
+    """A frame's alternative version: its cells with each candidate group's new cells in
+    place of its old ones, how its rows relate to the frame's (`Alternatives`), and, where
+    it splits objects, its label image (the halves' pixels)."""
 
-    def __init__(self, nodes: FrameNodes, unions: Unions) -> None:
+    def __init__(
+        self,
+        nodes: FrameNodes,
+        groups: Alternatives,
+        index: np.ndarray | None,
+        values: np.ndarray,
+    ) -> None:
         self.nodes = nodes
-        self.unions = unions
+        self.groups = groups
+        self.index = index
+        self.values = values  # the label in `index` of each row of `nodes`
 
 
 def _merged_nodes(nodes: FrameNodes, merged: _Merged | None) -> FrameNodes:
@@ -212,45 +228,96 @@ def _merged_nodes(nodes: FrameNodes, merged: _Merged | None) -> FrameNodes:
 
 
 def _n_nodes(nodes: FrameNodes, merged: _Merged | None) -> int:
-    """The solver's nodes of a frame: its cells, then its unions."""
-    return len(nodes) + (len(merged.unions) if merged is not None else 0)
+    """The solver's nodes of a frame: its cells, then the alternatives' new cells."""
+    return len(nodes) + (merged.groups.n_new if merged is not None else 0)
 
 
 def _node_of(nodes: FrameNodes, merged: _Merged | None) -> np.ndarray:
-    """The solver node of each row of the frame's merged version."""
-    return np.arange(len(nodes)) if merged is None else merged.unions.merged_row
+    """The solver node of each row of the frame's alternative version."""
+    return np.arange(len(nodes)) if merged is None else merged.groups.merged_row
+
+
+def _groups(merged: _Merged | None, solver: SolverParams) -> Groups | None:
+    """The frame's candidate groups for `solve_pair`, each with its bonus."""
+    if merged is None:
+        return None
+    groups = merged.groups
+    bonus = np.where(
+        np.arange(len(groups)) < groups.n_unions, solver.union_bonus, solver.split_bonus
+    )
+    return Groups(groups.old, groups.new, bonus.astype(np.float64))
 
 
 def _cell_labels(
     n_cells: int, merged: _Merged | None, chosen: np.ndarray, labels: np.ndarray
 ) -> np.ndarray:
-    """The track label of each cell of a frame: its own, or its chosen union's."""
+    """The track label of each cell of a frame: its own, or that of the new cell chosen in
+    its place (a union's; a split object's first half's)."""
     if merged is None:
         return labels
     out = np.zeros(n_cells, np.int64)
     cell = chosen < n_cells
     out[chosen[cell]] = labels[cell]
-    parts = merged.unions.parts[chosen[~cell] - n_cells]
-    out[parts[:, 0]] = labels[~cell]
-    out[parts[:, 1]] = labels[~cell]
+    groups = merged.groups
+    for node, label in zip(chosen[~cell].tolist(), labels[~cell].tolist(), strict=True):
+        g, slot = np.argwhere(groups.new == node)[0]
+        if slot == 0:
+            old = groups.old[g]
+            out[old[old >= 0]] = label
     return out
+
+
+def _result_mask(
+    index: np.ndarray,
+    merged: _Merged | None,
+    chosen: np.ndarray,
+    labels: np.ndarray,
+    cell_labels: np.ndarray,
+) -> np.ndarray:
+    """The frame's result mask: each cell's label, a chosen split object's pixels as its
+    two halves."""
+    mask = relabel(index, cell_labels)
+    if merged is None or merged.index is None:
+        return mask
+    groups = merged.groups
+    n_cells = len(cell_labels)
+    for node, label in zip(chosen.tolist(), labels.tolist(), strict=True):
+        if node < n_cells:
+            continue
+        g, slot = np.argwhere(groups.new == node)[0]
+        if g < groups.n_unions:
+            continue
+        row = int(np.flatnonzero(groups.merged_row == node)[0])
+        value = int(merged.values[row])
+        mask[merged.index == value] = label
+    return mask
 
 
 def _measured(
     images: Iterable[np.ndarray], masks: Iterable[np.ndarray], tracker: Tracker
 ) -> Iterator[tuple[int, FrameNodes, np.ndarray, _Merged | None]]:
     """Per frame: its index, its cells (`Tracker.nodes`), its compact label image and, with
-    candidate cells, its merged version (None where no pieces touch)."""
+    candidate cells, its alternative version (None where there is no candidate)."""
     solver = tracker.solver
+    no_pairs = np.zeros((0, 2), np.int64)
     for t, (image, mask) in enumerate(zip(images, masks, strict=True)):
         if image.shape != mask.shape:
             raise CTCError(f"frame {t}: mask shape {mask.shape} differs from image {image.shape}")
         frame_nodes, compact = tracker.nodes(image, mask, t)
         merged = None
-        if solver.unions:
-            pairs = cut_candidates(compact.index, compact.count, solver.union_contact)
-            if len(pairs):
-                merged = _merged_version(tracker, image, frame_nodes, compact, pairs, t)
+        if solver.unions or solver.splits:
+            pairs = (
+                cut_candidates(compact.index, compact.count, solver.union_contact)
+                if solver.unions
+                else no_pairs
+            )
+            splits = (
+                split_candidates(compact.index, compact.count, solver.union_contact, pairs)
+                if solver.splits
+                else NO_SPLITS
+            )
+            if len(pairs) or len(splits):
+                merged = _merged_version(tracker, image, frame_nodes, compact, pairs, splits, t)
         yield t, frame_nodes, compact.index, merged
 
 
@@ -260,22 +327,32 @@ def _merged_version(
     nodes: FrameNodes,
     compact: CompactLabels,
     pairs: np.ndarray,
+    splits: Splits,
     frame: int,
 ) -> _Merged:
-    """The frame with each pair of `pairs` as one cell: only the unions are measured and
-    embedded (a cell's features and crop are its own), the other cells' rows are copied."""
-    merged_index, unions = merged_frame(compact.index, len(nodes), pairs)
-    union_only = np.where(np.isin(merged_index, pairs[:, 0] + 1), merged_index, 0)
-    # by label: the first piece's row; crops scaled by the whole frame's cell pixels
-    measured, _ = tracker.nodes(image, union_only, frame, intensity_range(image, compact))
-    cell = unions.merged_row < len(nodes)
-    # the merged frame's rows are in label order: cells and unions (each at its first
-    # piece's place, as `measured` orders them too) interleaved; take each from its part
+    """The frame with each candidate group's new cells in place of its old ones: only the
+    new cells are measured and embedded (a cell's features and crop are its own), the
+    other cells' rows are copied."""
+    merged_index, groups = alternative_frame(compact.index, len(nodes), pairs, splits)
+    values = np.unique(merged_index)
+    values = values[values > 0]  # the label of each row of the alternative frame
+    new = values[groups.merged_row >= len(nodes)]
+    new_only = np.where(np.isin(merged_index, new), merged_index, 0)
+    # in label order, as the new rows are; crops scaled by the whole frame's cell pixels
+    measured, _ = tracker.nodes(image, new_only, frame, intensity_range(image, compact))
+    cell = groups.merged_row < len(nodes)
+    # the alternative frame's rows are in label order: cells and new cells interleaved;
+    # take each from its part
     take = np.where(cell, np.cumsum(cell) - 1, cell.sum() + np.cumsum(~cell) - 1)
-    table = pd.concat([nodes.table.iloc[unions.merged_row[cell]], measured.table])
+    table = pd.concat([nodes.table.iloc[groups.merged_row[cell]], measured.table])
     table = table.iloc[take].reset_index(drop=True)
-    embedding = np.concatenate([nodes.embedding[unions.merged_row[cell]], measured.embedding])
-    return _Merged(FrameNodes(frame, table, embedding[take]), unions)
+    embedding = np.concatenate([nodes.embedding[groups.merged_row[cell]], measured.embedding])
+    return _Merged(
+        FrameNodes(frame, table, embedding[take]),
+        groups,
+        merged_index if len(splits) else None,
+        values,
+    )
 
 
 def _background(items: Iterable[T], depth: int) -> Iterator[T]:
