@@ -50,8 +50,8 @@ class SolverParams:
     unions: bool = setting(flag(), False)
     union_contact: float = setting(number(above=0), 1.0)
     # what a chosen union scores besides its link (logit units; > 0 favours whole cells;
-    # 4 chosen on injected errors and our own segmentation, docs/tracking.md)
-    union_bonus: float = setting(number(), 4.0)
+    # 2 chosen on injected errors, GT masks and our own segmentation, docs/tracking.md)
+    union_bonus: float = setting(number(), 2.0)
     # offer an object that looks like two fused cells (a neck) split in two too
     # (`inference.tracking.candidates.split_candidates`; the neck test is `union_contact`)
     splits: bool = setting(flag(), False)
