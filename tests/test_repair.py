@@ -5,7 +5,9 @@ The scenario's simulated GT masks (tests/scenario.py) get one mistake each, made
 error injector's own functions: a cell missing for one frame, a cell cut in two for one
 frame, a spurious blob, two neighbours merged into one object for one frame. The shipped
 simulator-trained tracker links them with the repairs on and, where a test needs the
-contrast, off; every result must pass the CTC rules.
+contrast, off; every result must pass the CTC rules. The trackers' candidate cells (the
+solver's unions and splits, which handle cuts and fused cells before any repair) are off
+here, so that the repairs are what is tested.
 """
 
 from __future__ import annotations
@@ -45,14 +47,22 @@ def scenario(tmp_path_factory) -> Scenario:
     return make_scenario(tmp_path_factory.mktemp("repair") / "data")
 
 
+def _repairs_only(folder: Path) -> Tracker:
+    """The shipped tracker with its candidate cells off, so that what keeps a damaged cell
+    whole here is the repairs (the solver's candidates: tests/test_candidates.py)."""
+    tracker = Tracker.from_folder(folder)
+    solver = dataclasses.replace(tracker.solver, unions=False, splits=False)
+    return dataclasses.replace(tracker, solver=solver)
+
+
 @pytest.fixture(scope="module")
 def tracker() -> Tracker:
-    return Tracker.from_folder(SIM_SIM)
+    return _repairs_only(SIM_SIM)
 
 
 @pytest.fixture(scope="module")
 def sim_tracker() -> Tracker:
-    return Tracker.from_folder(SIM)
+    return _repairs_only(SIM)
 
 
 def _with(tracker: Tracker, repair: RepairParams, candidates: bool | None = None) -> Tracker:
