@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from scenario import Scenario, make_scenario, plain_pair, plain_track
 
+from inference.cells.borders import shared_borders
 from inference.cells.features import compact_labels, frame_features
 from inference.ctc_rules import validate_result
 from inference.io import Track, read_tiff, write_mask
@@ -26,8 +27,6 @@ from inference.pipeline import track_masks
 from inference.tracking.candidates import (
     alternative_frame,
     cut_candidates,
-    merged_frame,
-    shared_borders,
     split_candidates,
 )
 from inference.tracking.graph import node_matrix
@@ -96,12 +95,12 @@ def test_the_merged_frame_holds_each_union_as_one_object():
     mask = _frame()
     compact = compact_labels(mask)
     pairs = cut_candidates(compact.index, compact.count, 1.0)
-    merged, unions = merged_frame(compact.index, compact.count, pairs)
+    merged, unions = alternative_frame(compact.index, compact.count, pairs)
     assert set(np.unique(merged).tolist()) == {0, 1, 3, 4, 5}
     assert np.array_equal(merged == 1, (mask == 1) | (mask == 2))
     # merged rows: the union (solver node 4 + 0 = 4), then cells 3, 4, 5 as rows 2, 3, 4
     assert unions.merged_row.tolist() == [5, 2, 3, 4]
-    assert unions.parts.tolist() == [[0, 1]]
+    assert unions.old.tolist() == [[0, 1]] and unions.n_unions == 1
 
 
 def _links(triples) -> Links:
@@ -357,6 +356,7 @@ def test_an_alternative_frame_measures_only_its_new_cells_as_a_full_measurement_
     # the second half last
     assert groups.merged_row.tolist() == [6, 7, 3, 4, 5, 8]
     assert np.array_equal(merged.groups.merged_row, groups.merged_row)
+    assert np.array_equal(groups.labels, np.unique(full_index)[1:])  # each row's label
     spec = tracker.spec
     assert np.allclose(node_matrix(merged.nodes, spec), node_matrix(full, spec))
     assert np.allclose(merged.nodes.embedding, full.embedding, atol=1e-5)

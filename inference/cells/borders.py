@@ -1,6 +1,7 @@
 """Where a cell's mask lies and what it touches: its bounding box, its centroid, the labels
-across its border. Shared by the repairs (cut pieces, merges) and the division features
-(how long a border two daughters share)."""
+across its border, the borders every two cells of a frame share. Shared by the repairs (cut
+pieces, merges), the division features (how long a border two daughters share) and the
+candidate cells (`inference.tracking.candidates`)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,21 @@ def neighbour_pairs(mask: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarra
         others.append(lo[(hi == label) & (lo != label)])
     other = np.concatenate(others)
     return other, other > 0
+
+
+def shared_borders(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of touching objects of the label image `index` (a < b) and the length of
+    the border they share (face-adjacent pixel pairs)."""
+    codes = []
+    top = int(index.max()) + 1 if index.size else 1
+    for axis in range(index.ndim):
+        a = np.moveaxis(index, axis, 0)
+        lo, hi = a[:-1], a[1:]
+        across = (lo != hi) & (lo > 0) & (hi > 0)
+        first, second = lo[across].astype(np.int64), hi[across].astype(np.int64)
+        codes.append(np.minimum(first, second) * top + np.maximum(first, second))
+    if not codes:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    pairs, length = np.unique(np.concatenate(codes), return_counts=True)
+    return pairs // top, pairs % top, length.astype(np.int64)

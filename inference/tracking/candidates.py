@@ -1,18 +1,21 @@
-"""Candidate cells: two touching pieces offered to the solver as one cell as well.
+"""Candidate cells: the segmenter's cells offered to the solver in another form as well.
 
-A segmenter that cuts a cell in two leaves two objects joined by a long border. Besides the
-segmenter's cells, each frame then holds a *merged version*: the same label image with each
-candidate pair painted as one object. The GNN scores the merged frames' links in a second
-pass (so a union is scored in a graph where it stands in for its pieces, as any cell the
-network was trained on), and the solver picks, per frame, either a union or its two pieces,
-together with the links (`inference.tracking.solve.solve_pair`). A cell cut in one frame and
-whole before and after is then linked as one cell: no division, no track for the piece.
+A segmenter that cuts a cell in two leaves two objects joined by a long border; one that
+fuses two touching nuclei leaves an object with a neck. Besides the segmenter's cells, a
+frame then holds an *alternative version*: the same label image with each candidate pair
+painted as one object (a union) and each fused-looking object as two (a split). The GNN
+scores the alternative frames' links in a second pass (so a union or a half is scored in a
+graph where it stands in for the segmenter's cells, as any cell the network was trained
+on), and the solver picks, per frame, the cells or each group's new cells, together with the
+links (`inference.tracking.solve.solve_pair`). A cell cut in one frame and whole before and
+after is then linked as one cell: no division, no track for the piece.
 
 Only masks are needed: the pairs are the touching objects whose shared border is long for
 their size (at least `contact` times the square root of the smaller one's area, in
-face-adjacent pixel pairs; the cut test of the repairs, `RepairParams.cut_contact`). Each
-object is in at most one pair (the longest borders relative to size first), so one merged
-frame holds every union and memory and time grow by at most one frame's features.
+face-adjacent pixel pairs; the cut test of the repairs, `RepairParams.cut_contact`), the
+splits those whose watershed halves meet at a border shorter than that. Each object is in
+at most one group, so one alternative frame holds every candidate and memory and time grow
+by at most one frame's features.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
+
+from inference.cells.borders import shared_borders
 
 #: An object is offered split in two when it is at least this many times the frame's median
 #: cell area (two fused cells are about twice a cell; a cell about to divide, up to ~1.8)
@@ -38,18 +43,20 @@ class Alternatives:
     `new[g]` (solver numbering from n; -1 pads). The first `n_unions` groups are unions (two
     pieces, one node), the rest splits (one object, two halves). The alternative frame holds
     every group's new nodes in place of its cells, and `merged_row[r]` names its row r in
-    the solver's numbering: a cell's own row, or a new node.
+    the solver's numbering: a cell's own row, or a new node; `labels[r]` is its label in
+    the alternative frame's image.
     """
 
     old: np.ndarray  # (k, 2) int64
     new: np.ndarray  # (k, 2) int64
     merged_row: np.ndarray  # (m,) int64
+    labels: np.ndarray  # (m,) int64: the alternative frame's label of each of its rows
     n_unions: int = 0
 
-    @property
-    def parts(self) -> np.ndarray:
-        """The two pieces of each union (rows)."""
-        return self.old[: self.n_unions]
+    def group_of(self, node: int) -> tuple[int, int]:
+        """The group offering the new node `node`, and its place there (0 or 1)."""
+        g, slot = np.argwhere(self.new == node)[0]
+        return int(g), int(slot)
 
     @property
     def n_new(self) -> int:
@@ -73,24 +80,6 @@ class Splits:
 
 
 NO_SPLITS = Splits(np.zeros(0, np.int64), [])
-
-
-def shared_borders(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair of touching objects of the label image `index` (a < b) and the length of
-    the border they share (face-adjacent pixel pairs)."""
-    codes = []
-    top = int(index.max()) + 1 if index.size else 1
-    for axis in range(index.ndim):
-        a = np.moveaxis(index, axis, 0)
-        lo, hi = a[:-1], a[1:]
-        across = (lo != hi) & (lo > 0) & (hi > 0)
-        first, second = lo[across].astype(np.int64), hi[across].astype(np.int64)
-        codes.append(np.minimum(first, second) * top + np.maximum(first, second))
-    if not codes:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, empty
-    pairs, length = np.unique(np.concatenate(codes), return_counts=True)
-    return pairs // top, pairs % top, length.astype(np.int64)
 
 
 def cut_candidates(index: np.ndarray, count: int, contact: float) -> np.ndarray:
@@ -187,6 +176,7 @@ def alternative_frame(
     kept = np.ones(count, bool)
     kept[pairs[:, 1]] = False
     merged_row = np.concatenate([node[kept], count + n_u + 2 * np.arange(n_s) + 1])
+    labels = np.concatenate([np.flatnonzero(kept) + 1, count + 1 + np.arange(n_s)])
     old = np.concatenate([pairs, np.stack([splits.rows, np.full(n_s, -1)], axis=1)])
     new = np.concatenate(
         [
@@ -194,12 +184,7 @@ def alternative_frame(
             count + n_u + np.stack([2 * np.arange(n_s), 2 * np.arange(n_s) + 1], axis=1),
         ]
     )
-    groups = Alternatives(old.astype(np.int64), new.astype(np.int64), merged_row, n_u)
+    groups = Alternatives(
+        old.astype(np.int64), new.astype(np.int64), merged_row, labels.astype(np.int64), n_u
+    )
     return merged, groups
-
-
-def merged_frame(
-    index: np.ndarray, count: int, pairs: np.ndarray
-) -> tuple[np.ndarray, Alternatives]:
-    """`alternative_frame` with unions only."""
-    return alternative_frame(index, count, pairs)

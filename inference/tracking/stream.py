@@ -210,17 +210,10 @@ class _Merged:
     place of its old ones, how its rows relate to the frame's (`Alternatives`), and, where
     it splits objects, its label image (the halves' pixels)."""
 
-    def __init__(
-        self,
-        nodes: FrameNodes,
-        groups: Alternatives,
-        index: np.ndarray | None,
-        values: np.ndarray,
-    ) -> None:
+    def __init__(self, nodes: FrameNodes, groups: Alternatives, index: np.ndarray | None) -> None:
         self.nodes = nodes
         self.groups = groups
         self.index = index
-        self.values = values  # the label in `index` of each row of `nodes`
 
 
 def _merged_nodes(nodes: FrameNodes, merged: _Merged | None) -> FrameNodes:
@@ -260,7 +253,7 @@ def _cell_labels(
     out[chosen[cell]] = labels[cell]
     groups = merged.groups
     for node, label in zip(chosen[~cell].tolist(), labels[~cell].tolist(), strict=True):
-        g, slot = np.argwhere(groups.new == node)[0]
+        g, slot = groups.group_of(node)
         if slot == 0:
             old = groups.old[g]
             out[old[old >= 0]] = label
@@ -284,11 +277,9 @@ def _result_mask(
     for node, label in zip(chosen.tolist(), labels.tolist(), strict=True):
         if node < n_cells:
             continue
-        g, slot = np.argwhere(groups.new == node)[0]
-        if g < groups.n_unions:
+        if groups.group_of(node)[0] < groups.n_unions:
             continue
-        row = int(np.flatnonzero(groups.merged_row == node)[0])
-        value = int(merged.values[row])
+        value = groups.labels[groups.merged_row == node][0]
         mask[merged.index == value] = label
     return mask
 
@@ -334,9 +325,7 @@ def _merged_version(
     new cells are measured and embedded (a cell's features and crop are its own), the
     other cells' rows are copied."""
     merged_index, groups = alternative_frame(compact.index, len(nodes), pairs, splits)
-    values = np.unique(merged_index)
-    values = values[values > 0]  # the label of each row of the alternative frame
-    new = values[groups.merged_row >= len(nodes)]
+    new = groups.labels[groups.merged_row >= len(nodes)]
     new_only = np.where(np.isin(merged_index, new), merged_index, 0)
     # in label order, as the new rows are; crops scaled by the whole frame's cell pixels
     measured, _ = tracker.nodes(image, new_only, frame, intensity_range(image, compact))
@@ -348,10 +337,7 @@ def _merged_version(
     table = table.iloc[take].reset_index(drop=True)
     embedding = np.concatenate([nodes.embedding[groups.merged_row[cell]], measured.embedding])
     return _Merged(
-        FrameNodes(frame, table, embedding[take]),
-        groups,
-        merged_index if len(splits) else None,
-        values,
+        FrameNodes(frame, table, embedding[take]), groups, merged_index if len(splits) else None
     )
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from inference.cells.features import compact_labels, frame_features
-from inference.tracking.candidates import cut_candidates, merged_frame
+from inference.tracking.candidates import alternative_frame, cut_candidates
 from training.tracked import TrackedFrame
 
 #: Ids given to candidates that are no cell: above any CTC track label (uint16).
@@ -53,7 +53,7 @@ def _split(
     pieces = ids.copy()
     for row in pairs[one_cell].reshape(-1):
         pieces[row] = next(fresh)
-    merged_index, unions = merged_frame(index, count, pairs)
+    merged_index, unions = alternative_frame(index, count, pairs)
     compact = compact_labels(merged_index)
     table = frame_features(merged_index, frame.image, frame.frame, compact)
     merged_ids = np.empty(len(unions.merged_row), np.int64)
