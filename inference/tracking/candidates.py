@@ -153,6 +153,92 @@ def _second_half(cells: np.ndarray, contact: float) -> np.ndarray | None:
     return halves == 2
 
 
+def segmenter_candidates(
+    index: np.ndarray, count: int, coarser: np.ndarray, finer: np.ndarray, taken: np.ndarray
+) -> tuple[np.ndarray, Splits]:
+    """The candidates the segmenter's other segmentations of the frame offer (see
+    `inference.segmentation.segmented.SegmentedFrame`), for the objects 1..`count` of the
+    compact label image `index` whose rows are not in `taken`: pairs of touching objects
+    that are, between them, the only two objects of one coarser object (the network drew
+    no clear edge between them), and objects that hold the bulk of exactly two finer
+    objects of at least `SPLIT_SHARE` of the two each (split between them, each pixel to
+    the nearer). Disjoint from each other and from `taken`."""
+    free = np.ones(count + 1, bool)
+    free[0] = False
+    free[np.asarray(taken, np.int64).reshape(-1) + 1] = False
+    pairs = _coarser_pairs(index, count, coarser, free)
+    free[pairs.reshape(-1) + 1] = False
+    return pairs, _finer_splits(index, count, finer, free)
+
+
+def _majority(index: np.ndarray, count: int, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each label 0..max of `other`: the object of `index` (0..`count`) holding most of
+    its pixels, and how many pixels that is."""
+    n_other = int(other.max()) + 1
+    key = other.reshape(-1).astype(np.int64) * (count + 1) + index.reshape(-1)
+    overlap = np.bincount(key, minlength=n_other * (count + 1)).reshape(n_other, count + 1)
+    return overlap.argmax(axis=1), overlap.max(axis=1)
+
+
+def _coarser_pairs(
+    index: np.ndarray, count: int, coarser: np.ndarray, free: np.ndarray
+) -> np.ndarray:
+    """Touching pairs of free objects that are the only two objects of one coarser object
+    (each object assigned to the coarser object holding most of its pixels)."""
+    a, b, length = shared_borders(index)
+    if not len(a) or not coarser.any():
+        return np.zeros((0, 2), np.int64)
+    owner, _ = _majority(coarser, int(coarser.max()), index)  # per object: its coarser one
+    owner[0] = 0
+    members = np.bincount(owner[1:], minlength=int(coarser.max()) + 1)
+    same = (owner[a] == owner[b]) & (owner[a] > 0) & (members[owner[a]] == 2)
+    same &= free[a] & free[b]
+    order = np.lexsort((b[same], a[same], -length[same]))
+    chosen, used = [], np.zeros(count + 1, bool)
+    for x, y in zip(a[same][order].tolist(), b[same][order].tolist(), strict=True):
+        if not used[x] and not used[y]:
+            used[x] = used[y] = True
+            chosen.append((x - 1, y - 1))
+    return np.asarray(chosen, np.int64).reshape(-1, 2)
+
+
+def _finer_splits(index: np.ndarray, count: int, finer: np.ndarray, free: np.ndarray) -> Splits:
+    """Free objects holding the bulk of exactly two finer objects, each at least
+    `SPLIT_SHARE` of the two: split between them, each pixel to the nearer."""
+    if not finer.any():
+        return NO_SPLITS
+    host, held = _majority(index, count, finer)  # per finer object: the object holding it
+    sizes = np.bincount(finer.reshape(-1))
+    host[0] = 0
+    inside = (host > 0) & (2 * held > sizes)
+    parts = np.bincount(host[inside], minlength=count + 1)
+    rows, halves = [], []
+    boxes = ndi.find_objects(index, max_label=count)
+    for obj in np.flatnonzero((parts == 2) & free).tolist():
+        first, second = np.flatnonzero(inside & (host == obj)).tolist()
+        if min(sizes[first], sizes[second]) < SPLIT_SHARE * (sizes[first] + sizes[second]):
+            continue
+        box = boxes[obj - 1]
+        cells = index[box] == obj
+        seeds = np.where(cells, finer[box], 0)
+        seeds[(seeds != first) & (seeds != second)] = 0
+        _, nearest = ndi.distance_transform_edt(seeds == 0, return_indices=True)
+        half = (seeds[tuple(nearest)] == second) & cells
+        if half.any() and (cells & ~half).any():
+            rows.append(obj - 1)
+            halves.append((box, half))
+    return Splits(np.asarray(rows, np.int64), halves)
+
+
+def merge_splits(first: Splits, second: Splits) -> Splits:
+    """The splits of both (their rows disjoint)."""
+    if not len(second):
+        return first
+    if not len(first):
+        return second
+    return Splits(np.concatenate([first.rows, second.rows]), first.halves + second.halves)
+
+
 def alternative_frame(
     index: np.ndarray, count: int, pairs: np.ndarray, splits: Splits = NO_SPLITS
 ) -> tuple[np.ndarray, Alternatives]:
