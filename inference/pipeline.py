@@ -117,13 +117,11 @@ def run_sequence(
 ) -> Written:
     """Segment and track `images` with a dataset's model folder (`seg/`, `embedding/`,
     `tracker/`): frames go straight from the segmenter to the tracker, and nothing but the
-    result (and `edges_csv`) is written. A tracker with candidate cells also gets the
-    segmenter's coarser and finer segmentations of each frame (`SegmentedFrame`)."""
+    result (and `edges_csv`) is written."""
     segmenter = load_segmenter(Path(model) / "seg")
     tracker = Tracker.from_folder(model)
     images = _images(images)
-    candidates = tracker.solver.unions or tracker.solver.splits
-    masks = iter_segmentation(images, segmenter, alternatives=candidates)
+    masks = iter_segmentation(images, segmenter)
     return track_masks(images, masks, tracker, out, edges_csv=edges_csv, overwrite=overwrite)
 
 

@@ -8,7 +8,7 @@ model's config and overridable on the command line.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -84,35 +84,6 @@ def labels_from_probabilities(
         grow = foreground & (cells == 0) & (dist <= params.edge_distance)
         cells[grow] = cells[tuple(idx[grow] for idx in nearest)]
     return _clean(cells, params)
-
-
-#: How far the alternative segmentations move the core thresholds (probability)
-ALTERNATIVE_SHIFT = 0.2
-
-
-def coarser(params: PostprocessParams) -> PostprocessParams:
-    """The thresholds of a coarser segmentation of the same maps: no centre seeds (a core is
-    one cell) and cores that reach further into uncertain pixels. Two objects of the
-    segmentation in one coarser object are pieces the network drew no clear edge between."""
-    return replace(
-        params,
-        centre_threshold=1.0,
-        cell_threshold=max(0.0, params.cell_threshold - ALTERNATIVE_SHIFT),
-        edge_threshold=min(1.0, params.edge_threshold + ALTERNATIVE_SHIFT),
-    )
-
-
-def finer(params: PostprocessParams) -> PostprocessParams:
-    """The thresholds of a finer segmentation of the same maps: stricter cores and a seed
-    for every centre peak that stands out at all, so that an object with two centres or a
-    weak neck comes out as two."""
-    return replace(
-        params,
-        cell_threshold=min(1.0, params.cell_threshold + ALTERNATIVE_SHIFT),
-        edge_threshold=max(0.0, params.edge_threshold - ALTERNATIVE_SHIFT),
-        centre_split=params.centre_split / 2 if params.centre_split > 0 else 0.1,
-        min_centre_size=params.min_centre_size // 2,
-    )
 
 
 def _grow_through_foreground(cells: np.ndarray, foreground: np.ndarray) -> np.ndarray:

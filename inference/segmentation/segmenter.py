@@ -25,8 +25,7 @@ from seg_code.contrast import ContrastRule
 from seg_code.denoise import DenoiseRule, smooth
 from seg_code.look import Look, cell_level, cell_snr, estimate_look
 from seg_code.normalize import percentile_normalize, percentile_range
-from inference.segmentation.segmented import SegmentedFrame
-from seg_code.postprocess import PostprocessParams, coarser, finer, labels_from_probabilities
+from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from seg_code.predict import predict_probabilities
 from seg_code.resize import resample, scaled_shape
 from seg_code.unet import UNet
@@ -137,16 +136,6 @@ class Segmenter:
         """Instance labels on the frame grid `shape`."""
         p = self.probabilities(context, shape)
         return labels_from_probabilities(p[1], p[2], p[3], self.postprocess)
-
-    def segmented(self, context: list[np.ndarray], shape: tuple[int, ...]) -> SegmentedFrame:
-        """Instance labels with a coarser and a finer segmentation of the same maps."""
-        p = self.probabilities(context, shape)
-        post = self.postprocess
-        return SegmentedFrame(
-            labels_from_probabilities(p[1], p[2], p[3], post),
-            labels_from_probabilities(p[1], p[2], p[3], coarser(post)),
-            labels_from_probabilities(p[1], p[2], p[3], finer(post)),
-        )
 
 
 def spread_frames(
@@ -439,11 +428,8 @@ def bright_half(masks: list[np.ndarray], frames: list[np.ndarray]) -> list[np.nd
     return kept
 
 
-def iter_segmentation(
-    images: FrameSequence, segmenter: Segmenter, *, alternatives: bool = False
-) -> Iterator[np.ndarray] | Iterator[SegmentedFrame]:
-    """Label masks of every frame, in order; only `context_frames + 1` frames in memory.
-    With `alternatives`, each as a `SegmentedFrame` (with a coarser and a finer version)."""
+def iter_segmentation(images: FrameSequence, segmenter: Segmenter) -> Iterator[np.ndarray]:
+    """Label masks of every frame, in order; only `context_frames + 1` frames in memory."""
     if images.ndim != segmenter.ndim:
         raise CTCError(
             f"the segmentation model is {segmenter.ndim}D but the frames are "
@@ -460,10 +446,7 @@ def iter_segmentation(
         if not window:  # the first frame stands in for the missing past
             window.extend([current] * segmenter.context_frames)
         window.append(current)
-        if alternatives:
-            yield segmenter.segmented(list(window), frame.shape)
-        else:
-            yield segmenter.labels(list(window), frame.shape)
+        yield segmenter.labels(list(window), frame.shape)
 
 
 def segment_sequence(

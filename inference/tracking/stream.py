@@ -33,15 +33,12 @@ from inference.errors import CTCError
 from inference.io import FrameSequence, MaskSequence, Track, write_result
 from inference.models.tracker import Tracker
 from inference.progress import progress
-from inference.segmentation.segmented import SegmentedFrame
 from inference.tracking.candidates import (
     NO_SPLITS,
     Alternatives,
     Splits,
     alternative_frame,
     cut_candidates,
-    merge_splits,
-    segmenter_candidates,
     split_candidates,
 )
 from inference.tracking.graph import FrameNodes
@@ -288,53 +285,31 @@ def _result_mask(
 
 
 def _measured(
-    images: Iterable[np.ndarray],
-    masks: Iterable[np.ndarray | SegmentedFrame],
-    tracker: Tracker,
+    images: Iterable[np.ndarray], masks: Iterable[np.ndarray], tracker: Tracker
 ) -> Iterator[tuple[int, FrameNodes, np.ndarray, _Merged | None]]:
     """Per frame: its index, its cells (`Tracker.nodes`), its compact label image and, with
-    candidate cells, its alternative version (None where there is no candidate). A frame
-    given as a `SegmentedFrame` adds the candidates of the segmenter's coarser and finer
-    segmentations to those of its mask."""
+    candidate cells, its alternative version (None where there is no candidate)."""
     solver = tracker.solver
-    for t, (image, frame) in enumerate(zip(images, masks, strict=True)):
-        mask = frame.labels if isinstance(frame, SegmentedFrame) else frame
+    no_pairs = np.zeros((0, 2), np.int64)
+    for t, (image, mask) in enumerate(zip(images, masks, strict=True)):
         if image.shape != mask.shape:
             raise CTCError(f"frame {t}: mask shape {mask.shape} differs from image {image.shape}")
         frame_nodes, compact = tracker.nodes(image, mask, t)
         merged = None
         if solver.unions or solver.splits:
-            pairs, splits = _candidates(compact, frame, solver)
+            pairs = (
+                cut_candidates(compact.index, compact.count, solver.union_contact)
+                if solver.unions
+                else no_pairs
+            )
+            splits = (
+                split_candidates(compact.index, compact.count, solver.union_contact, pairs)
+                if solver.splits
+                else NO_SPLITS
+            )
             if len(pairs) or len(splits):
                 merged = _merged_version(tracker, image, frame_nodes, compact, pairs, splits, t)
         yield t, frame_nodes, compact.index, merged
-
-
-def _candidates(
-    compact: CompactLabels, frame: np.ndarray | SegmentedFrame, solver: SolverParams
-) -> tuple[np.ndarray, Splits]:
-    """A frame's union pairs and splits, as the solver's settings ask: from its mask, then
-    (for a `SegmentedFrame`) from the segmenter's other segmentations, among the objects
-    left free."""
-    index, count = compact.index, compact.count
-    pairs = np.zeros((0, 2), np.int64)
-    if solver.unions:
-        pairs = cut_candidates(index, count, solver.union_contact)
-    splits = (
-        split_candidates(index, count, solver.union_contact, pairs) if solver.splits else NO_SPLITS
-    )
-    if isinstance(frame, SegmentedFrame):
-        taken = np.concatenate([pairs.reshape(-1), splits.rows])
-        more_pairs, more_splits = segmenter_candidates(
-            index,
-            count,
-            frame.coarser if solver.unions else np.zeros_like(frame.coarser),
-            frame.finer if solver.splits else np.zeros_like(frame.finer),
-            taken,
-        )
-        pairs = np.concatenate([pairs, more_pairs])
-        splits = merge_splits(splits, more_splits)
-    return pairs, splits
 
 
 def _merged_version(
