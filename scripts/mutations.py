@@ -184,7 +184,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "cut-cells-not-joined",
         "the repair of cut cells is off by default: a cell cut for a frame becomes a division",
-        "inference/tracking/repair.py",
+        "inference/tracking/repair/params.py",
         (
             (
                 "merge_cuts: bool = setting(flag(), True)",
@@ -197,7 +197,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "merged-cells-not-split",
         "the repair of merged cells is off by default: two cells merged for a frame lose a track"
         " and the object divides back into them",
-        "inference/tracking/repair.py",
+        "inference/tracking/repair/params.py",
         (
             (
                 "split_merges: bool = setting(flag(), True)",
@@ -213,7 +213,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "rejected-division-kept-parent",
         "a division the division model rejects keeps its second daughter's parent: the "
         "division is half undone, the neighbour still a daughter",
-        "inference/tracking/repair.py",
+        "inference/tracking/repair/held.py",
         (
             (
                 "            if parent in self.removed or track.label in self.unparented:",
@@ -296,7 +296,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "cut-join-blind-to-earlier-repairs",
         "a lasting piece of a cut cell is joined only to a track the repairs never touched: "
         "a cell whose missed frame was filled in counts its own continuation as a child",
-        "inference/tracking/repair.py",
+        "inference/tracking/repair/cuts.py",
         (
             (
                 "for k in self.children.get(raw, []) if self.find(k) != label]",
@@ -312,7 +312,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "end-rule-undoes-outgrowing-daughters",
         "in the last frames two daughters born touching are taken for a cut however much "
         "more than their mother they are (the simulator's 3D divisions at the end undone)",
-        "inference/tracking/repair.py",
+        "inference/tracking/repair/cuts.py",
         (
             (
                 "if both.sum() > CUT_GROWTH * self._grown_area(mother, frame):",

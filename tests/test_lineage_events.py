@@ -3,7 +3,7 @@
 `gnntrack track` (GT masks with one cell removed from one frame) and `gnntrack run` (the
 shipped segmenter) are run as a user runs them and scored by py-ctcmetrics: BC(0) and LNK,
 not only TRA/DET, and the bridged gap is read off the result (one track, the missed frame
-filled in by inference/tracking/repair.py). A tracker that never divides, or never bridges
+filled in by inference/tracking/repair/). A tracker that never divides, or never bridges
 a gap, fails here.
 """
 

@@ -1,4 +1,4 @@
-"""Segmentation errors repaired by the tracker (inference/tracking/repair.py), scored by the
+"""Segmentation errors repaired by the tracker (inference/tracking/repair/), scored by the
 CTC measures against the undamaged ground truth.
 
 The scenario's simulated GT masks (tests/scenario.py) get one mistake each, made with the

@@ -57,7 +57,7 @@ class SolverParams:
     splits: bool = setting(flag(), False)
     # what a chosen split scores besides its halves' links
     split_bonus: float = setting(number(), 0.0)
-    # segmentation errors repaired on the result masks (inference/tracking/repair.py)
+    # segmentation errors repaired on the result masks (inference/tracking/repair/)
     repair: RepairParams = section(RepairParams)
 
     def __post_init__(self) -> None:
