@@ -344,7 +344,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "union-written-as-one-piece",
         "a chosen union's label is written on its first piece only: the other piece of the "
         "cut cell becomes background",
-        "inference/tracking/stream.py",
+        "inference/tracking/merged.py",
         (("            out[old[old >= 0]] = label", "            out[old[0]] = label"),),
         ("tests/test_candidates.py::test_a_cell_cut_for_one_frame_is_linked_whole_by_the_solver",),
     ),
@@ -352,7 +352,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "split-written-as-one-cell",
         "a chosen split's halves are not painted: the fused object is written as one cell "
         "under its first half's label",
-        "inference/tracking/stream.py",
+        "inference/tracking/merged.py",
         (("        mask[merged.index == value] = label\n", ""),),
         (
             "tests/test_candidates.py::"

@@ -30,10 +30,11 @@ from inference.tracking.candidates import (
     split_candidates,
 )
 from inference.tracking.graph import node_matrix
+from inference.tracking.merged import merged_version
 from inference.tracking.repair import RepairParams
 from inference.tracking.scores import edge_table
 from inference.tracking.solve import Groups, Links, SolverParams, solve_pair
-from inference.tracking.stream import EdgeScores, _merged_version
+from inference.tracking.stream import EdgeScores
 from training.mask_errors import cut_cell, merge_cells
 from training.tracked import TrackedFrame
 from training.tracker.candidate_labels import candidate_versions
@@ -349,7 +350,7 @@ def test_an_alternative_frame_measures_only_its_new_cells_as_a_full_measurement_
     pairs = cut_candidates(compact.index, compact.count, 1.0)
     splits = split_candidates(compact.index, compact.count, 1.0, pairs)
     assert pairs.tolist() == [[0, 1]] and splits.rows.tolist() == [2]
-    merged = _merged_version(tracker, image, nodes, compact, pairs, splits, 0)
+    merged = merged_version(tracker, image, nodes, compact, pairs, splits, 0)
     full_index, groups = alternative_frame(compact.index, compact.count, pairs, splits)
     full, _ = tracker.nodes(image, full_index, 0)
     # the union in its first piece's place, the split's first half in its place, cells 4-6,

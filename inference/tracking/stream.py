@@ -7,44 +7,46 @@ labels assigned and its result mask handed on (to `write_result`). At most about
 `window + stride` frames are held, whatever the length of the sequence.
 
 With candidate cells (the solver's `unions` and `splits`), each frame with touching pieces
-or fused-looking objects also has an alternative version (`inference.tracking.candidates`),
-scored by the GNN in a second pass over the same windows; the solver's nodes of a frame are
-then its cells followed by the alternatives' new cells, and the cells it chose are the
-frame's nodes for the next pair.
+or fused-looking objects also has an alternative version (`inference.tracking.candidates`,
+held as a `inference.tracking.merged.MergedFrame`), scored by the GNN in a second pass over
+the same windows; the solver's nodes of a frame are then its cells followed by the
+alternatives' new cells, and the cells it chose are the frame's nodes for the next pair.
 """
 
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-import torch
 
-from inference.cells.crops import intensity_range
-from inference.cells.features import CompactLabels
 from inference.errors import CTCError
 from inference.io import FrameSequence, MaskSequence, Track, write_result
 from inference.models.tracker import Tracker
 from inference.progress import progress
 from inference.tracking.candidates import (
     NO_SPLITS,
-    Alternatives,
-    Splits,
-    alternative_frame,
     cut_candidates,
     split_candidates,
 )
 from inference.tracking.graph import FrameNodes
-from inference.tracking.lineage import LineageBuilder, relabel
+from inference.tracking.lineage import LineageBuilder
+from inference.tracking.merged import (
+    MergedFrame,
+    candidate_groups,
+    labels_of_cells,
+    merged_nodes,
+    merged_version,
+    n_nodes,
+    node_of,
+    result_mask,
+)
+from inference.tracking.prefetch import background, cores, torch_threads
 from inference.tracking.repair import Repairs
-from inference.tracking.solve import Groups, Links, SolverParams, solve_pair
+from inference.tracking.solve import Links, solve_pair
 
 T = TypeVar("T")
 
@@ -109,7 +111,7 @@ def track_stream(
     """
     nodes: dict[int, FrameNodes] = {}
     index: dict[int, np.ndarray] = {}
-    merged: dict[int, _Merged | None] = {}  # per frame: its merged version, if any
+    merged: dict[int, MergedFrame | None] = {}  # per frame: its merged version, if any
     chosen: dict[int, np.ndarray] = {}  # per frame: the solver nodes chosen (cells, unions)
     labels: dict[int, np.ndarray] = {}  # per frame: the track label of each chosen node
     has_next: dict[int, np.ndarray] = {}  # per frame: which chosen nodes have a successor
@@ -124,7 +126,7 @@ def track_stream(
         if on_scores is not None and len(edges):
             on_scores(edges, logits)
         if any(merged[k] is not None for k in range(first, stop)):
-            frames = [_merged_nodes(nodes[k], merged[k]) for k in range(first, stop)]
+            frames = [merged_nodes(nodes[k], merged[k]) for k in range(first, stop)]
             merged_scores.add(*tracker.score(frames))
 
     def links(frame: int, gap: int) -> Links:
@@ -133,8 +135,8 @@ def track_stream(
         target = frame + gap
         if merged_scores and (merged[frame] is not None or merged[target] is not None):
             extra = merged_scores.links(frame, gap)
-            src = _node_of(nodes[frame], merged[frame])[extra.src]
-            dst = _node_of(nodes[target], merged[target])[extra.dst]
+            src = node_of(nodes[frame], merged[frame])[extra.src]
+            dst = node_of(nodes[target], merged[target])[extra.dst]
             keep = (src >= len(nodes[frame])) | (dst >= len(nodes[target]))
             found = Links(
                 np.concatenate([found.src, src[keep]]),
@@ -143,7 +145,7 @@ def track_stream(
             )
         if len(chosen[frame]) == len(nodes[frame]) and merged[frame] is None:
             return found  # every node is a cell and chosen: rows as they are
-        position = np.full(_n_nodes(nodes[frame], merged[frame]), -1, np.int64)
+        position = np.full(n_nodes(nodes[frame], merged[frame]), -1, np.int64)
         position[chosen[frame]] = np.arange(len(chosen[frame]))
         keep = position[found.src] >= 0
         return Links(position[found.src[keep]], found.dst[keep], found.logit[keep])
@@ -160,12 +162,12 @@ def track_stream(
                 open_rows = np.flatnonzero(~has_next[t - 2]) if t >= 2 else np.zeros(0, int)
                 solution = solve_pair(
                     n_prev,
-                    _n_nodes(nodes[t], merged[t]),
+                    n_nodes(nodes[t], merged[t]),
                     links(t - 1, 1),
                     links(t - 2, 2) if t >= 2 else Links.empty(),
                     open_rows,
                     tracker.solver,
-                    _groups(merged[t], tracker.solver),
+                    candidate_groups(merged[t], tracker.solver),
                 )
                 if solution.present is None:
                     chosen[t] = np.arange(len(nodes[t]))
@@ -176,10 +178,10 @@ def track_stream(
                 labels[t] = lineage.advance(
                     t, solution, labels[t - 1], labels.get(t - 2, np.zeros(0, np.int64))
                 )
-            cell_labels = _cell_labels(len(nodes[t]), merged[t], chosen[t], labels[t])
+            cell_labels = labels_of_cells(len(nodes[t]), merged[t], chosen[t], labels[t])
             if observe is not None:
                 observe(nodes[t].table, cell_labels)
-            yield _result_mask(index.pop(t), merged[t], chosen[t], labels[t], cell_labels)
+            yield result_mask(index.pop(t), merged[t], chosen[t], labels[t], cell_labels)
             solved += 1
             for old in [k for k in labels if k < t - 2]:
                 del labels[old], nodes[old], chosen[old], merged[old]
@@ -190,7 +192,7 @@ def track_stream(
     n = 0
     measured = _measured(images, masks, tracker)
     for t, frame_nodes, frame_index, frame_merged in (
-        _background(measured, prefetch) if prefetch else measured
+        background(measured, prefetch) if prefetch else measured
     ):
         nodes[t], index[t], merged[t] = frame_nodes, frame_index, frame_merged
         n = t + 1
@@ -205,88 +207,9 @@ def track_stream(
     yield from solve_up_to(n - 1)
 
 
-class _Merged:
-    """A frame's alternative version: its cells with each candidate group's new cells in
-    place of its old ones, how its rows relate to the frame's (`Alternatives`), and, where
-    it splits objects, its label image (the halves' pixels)."""
-
-    def __init__(self, nodes: FrameNodes, groups: Alternatives, index: np.ndarray | None) -> None:
-        self.nodes = nodes
-        self.groups = groups
-        self.index = index
-
-
-def _merged_nodes(nodes: FrameNodes, merged: _Merged | None) -> FrameNodes:
-    return nodes if merged is None else merged.nodes
-
-
-def _n_nodes(nodes: FrameNodes, merged: _Merged | None) -> int:
-    """The solver's nodes of a frame: its cells, then the alternatives' new cells."""
-    return len(nodes) + (merged.groups.n_new if merged is not None else 0)
-
-
-def _node_of(nodes: FrameNodes, merged: _Merged | None) -> np.ndarray:
-    """The solver node of each row of the frame's alternative version."""
-    return np.arange(len(nodes)) if merged is None else merged.groups.merged_row
-
-
-def _groups(merged: _Merged | None, solver: SolverParams) -> Groups | None:
-    """The frame's candidate groups for `solve_pair`, each with its bonus."""
-    if merged is None:
-        return None
-    groups = merged.groups
-    bonus = np.where(
-        np.arange(len(groups)) < groups.n_unions, solver.union_bonus, solver.split_bonus
-    )
-    return Groups(groups.old, groups.new, bonus.astype(np.float64))
-
-
-def _cell_labels(
-    n_cells: int, merged: _Merged | None, chosen: np.ndarray, labels: np.ndarray
-) -> np.ndarray:
-    """The track label of each cell of a frame: its own, or that of the new cell chosen in
-    its place (a union's; a split object's first half's)."""
-    if merged is None:
-        return labels
-    out = np.zeros(n_cells, np.int64)
-    cell = chosen < n_cells
-    out[chosen[cell]] = labels[cell]
-    groups = merged.groups
-    for node, label in zip(chosen[~cell].tolist(), labels[~cell].tolist(), strict=True):
-        g, slot = groups.group_of(node)
-        if slot == 0:
-            old = groups.old[g]
-            out[old[old >= 0]] = label
-    return out
-
-
-def _result_mask(
-    index: np.ndarray,
-    merged: _Merged | None,
-    chosen: np.ndarray,
-    labels: np.ndarray,
-    cell_labels: np.ndarray,
-) -> np.ndarray:
-    """The frame's result mask: each cell's label, a chosen split object's pixels as its
-    two halves."""
-    mask = relabel(index, cell_labels)
-    if merged is None or merged.index is None:
-        return mask
-    groups = merged.groups
-    n_cells = len(cell_labels)
-    for node, label in zip(chosen.tolist(), labels.tolist(), strict=True):
-        if node < n_cells:
-            continue
-        if groups.group_of(node)[0] < groups.n_unions:
-            continue
-        value = groups.labels[groups.merged_row == node][0]
-        mask[merged.index == value] = label
-    return mask
-
-
 def _measured(
     images: Iterable[np.ndarray], masks: Iterable[np.ndarray], tracker: Tracker
-) -> Iterator[tuple[int, FrameNodes, np.ndarray, _Merged | None]]:
+) -> Iterator[tuple[int, FrameNodes, np.ndarray, MergedFrame | None]]:
     """Per frame: its index, its cells (`Tracker.nodes`), its compact label image and, with
     candidate cells, its alternative version (None where there is no candidate)."""
     solver = tracker.solver
@@ -308,80 +231,8 @@ def _measured(
                 else NO_SPLITS
             )
             if len(pairs) or len(splits):
-                merged = _merged_version(tracker, image, frame_nodes, compact, pairs, splits, t)
+                merged = merged_version(tracker, image, frame_nodes, compact, pairs, splits, t)
         yield t, frame_nodes, compact.index, merged
-
-
-def _merged_version(
-    tracker: Tracker,
-    image: np.ndarray,
-    nodes: FrameNodes,
-    compact: CompactLabels,
-    pairs: np.ndarray,
-    splits: Splits,
-    frame: int,
-) -> _Merged:
-    """The frame with each candidate group's new cells in place of its old ones: only the
-    new cells are measured and embedded (a cell's features and crop are its own), the
-    other cells' rows are copied."""
-    merged_index, groups = alternative_frame(compact.index, len(nodes), pairs, splits)
-    new = groups.labels[groups.merged_row >= len(nodes)]
-    new_only = np.where(np.isin(merged_index, new), merged_index, 0)
-    # in label order, as the new rows are; crops scaled by the whole frame's cell pixels
-    measured, _ = tracker.nodes(image, new_only, frame, intensity_range(image, compact))
-    cell = groups.merged_row < len(nodes)
-    # the alternative frame's rows are in label order: cells and new cells interleaved;
-    # take each from its part
-    take = np.where(cell, np.cumsum(cell) - 1, cell.sum() + np.cumsum(~cell) - 1)
-    table = pd.concat([nodes.table.iloc[groups.merged_row[cell]], measured.table])
-    table = table.iloc[take].reset_index(drop=True)
-    embedding = np.concatenate([nodes.embedding[groups.merged_row[cell]], measured.embedding])
-    return _Merged(
-        FrameNodes(frame, table, embedding[take]), groups, merged_index if len(splits) else None
-    )
-
-
-def _background(items: Iterable[T], depth: int) -> Iterator[T]:
-    """Yield `items`, produced by a worker thread at most `depth` items ahead.
-
-    An exception in the worker is raised here, at the item where it occurred; when the
-    consumer stops early the worker stops too.
-    """
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-            put((done, None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            put((None, exc))
-
-    worker = threading.Thread(target=work, name="gnntrack-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item, error = slots.get()
-            if error is not None:
-                raise error
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 def check_inputs(images: FrameSequence, masks: MaskSequence, tracker: Tracker) -> None:
@@ -438,13 +289,13 @@ def track_sequence(
     if prefetch is None:
         # as far ahead as one window's burst of GNN and solver work: with fewer, the reader
         # stalls while the GNN runs (2 frames ahead: 46 frames/s at 512x512, 6: 51)
-        prefetch = tracker.stride if from_files and _cores() >= 2 else 0
+        prefetch = tracker.stride if from_files and cores() >= 2 else 0
     lineage = LineageBuilder()
     n = len(images)
     repairs = Repairs(lineage, tracker.solver.repair, n, tracker.division)
     observers = [o for o in (observe, features_csv and _FeatureWriter(features_csv)) if o]
     threads = 1 if from_files and "OMP_NUM_THREADS" not in os.environ else None
-    with _torch_threads(threads):
+    with torch_threads(threads):
         stream = track_stream(
             images,
             masks,
@@ -462,28 +313,6 @@ def track_sequence(
             overwrite=overwrite,
         )
     return repairs.tracks()
-
-
-def _cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@contextmanager
-def _torch_threads(count: int | None) -> Iterator[None]:
-    """Run the block with `count` torch intra-op threads (None: unchanged), then restore."""
-    if count is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _checked(masks: MaskSequence) -> Iterator[np.ndarray]:
