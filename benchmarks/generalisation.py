@@ -1,13 +1,14 @@
 """The generalist trackers on data they never trained on, against each dataset's own model
 and LapTrack, on the same GT masks (issue 17).
 
-    python benchmarks/generalisation.py [--real [--reports DIR]] [--seg] [--json FILE]
+    python benchmarks/generalisation.py [--real [--reports DIR]] [--seg] [--large] [--json FILE]
 
 The generalists (`parameters/general-2d`, `general-3d`) trained on simulated sequences only,
 so every real sequence is left out of their training: the held-out frames of SIM+ 01
 (52-64, full GT masks), GOWT1 01 (74-91) and MSC 01 (39-47; their TRA markers as masks, as
 in benchmarks/tracking.py), a simulated 3D sequence and a dense HeLa-like simulation (seeds
-no training used). LapTrack's cutoffs follow the generalist's rule: its learned radii in cell
+no training used; with `--large` also the issue's own 400-frame 1024x1024 one). LapTrack's
+cutoffs follow the generalist's rule: its learned radii in cell
 sizes times the sequence's cell size. Scored by the CTC measures (`inference.measures`).
 `--seg` adds, on the real sequences, the whole pipeline of the generalist and of the own
 model (each its own segmenter), scored against the same GT.
@@ -60,6 +61,17 @@ SIMULATED = {
     "dense HeLa-like simulation (Fluo-N2DL-HeLa preset, 512x512, 150 cells, 50 frames, seed 5)": (
         "Fluo-N2DL-HeLa",
         {"size": (512, 512), "cells": 150, "frames": 50},
+        5,
+        "Fluo-N2DH-SIM+",
+    ),
+}
+#: With --large: the issue's own dense sequence (`gnntrack simulate --preset Fluo-N2DL-HeLa
+#: --frames 400 --size 1024 --seed 5`: 68 cells at the start, up to 750, 739 divisions).
+LARGE = {
+    "dense HeLa-like simulation at the issue's size (Fluo-N2DL-HeLa preset, 1024x1024, "
+    "400 frames, seed 5)": (
+        "Fluo-N2DL-HeLa",
+        {"size": (1024, 1024), "frames": 400},
         5,
         "Fluo-N2DH-SIM+",
     ),
@@ -212,12 +224,18 @@ def main() -> None:
     parser.add_argument("--reports", type=Path, help="With --real: write their reports here.")
     parser.add_argument("--only", help="Only the test sequences whose name contains this.")
     parser.add_argument("--seg", action="store_true", help="Also on our segmentation (real).")
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="Also the issue's 400-frame 1024x1024 dense simulation (about 10 min on 2 cores).",
+    )
     args = parser.parse_args()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tests: dict[str, tuple[Path, str | None]] = {}
-        for k, (name, (preset, options, seed, own)) in enumerate(SIMULATED.items()):
+        simulated = {**SIMULATED, **(LARGE if args.large else {})}
+        for k, (name, (preset, options, seed, own)) in enumerate(simulated.items()):
             if args.only and args.only not in name:
                 continue
             data = work / f"sim{k}"

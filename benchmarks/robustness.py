@@ -31,10 +31,8 @@ from segmentation import first_unseen_frame, score, write_detections  # noqa: E4
 
 from inference.io import open_images, open_masks, write_mask  # noqa: E402
 from inference.io.sequence import frame_name  # noqa: E402
-from inference.segmentation.segmenter import (  # noqa: E402
-    Segmenter,
-    adapt_to_sequence,
-)
+from inference.segmentation.adapt import adapt_to_sequence
+from inference.segmentation.segmenter import Segmenter
 from seg_code.look import Look, cell_level, estimate_look  # noqa: E402
 from training.segmentation.denoise_calibration import segment_windows  # noqa: E402
 from training.segmentation.looks import (  # noqa: E402

@@ -162,7 +162,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "no-scale-adaptation",
         "a run segments cells of another size at the trained scale (GOWT1 at 0.75x: SEG 0.47)",
-        "inference/segmentation/segmenter.py",
+        "inference/segmentation/adapt.py",
         (("    adapt_scale_to(frames, segmenter, name, cache=cache)\n", ""),),
         ("tests/test_look.py::test_segment_says_when_it_adapts_the_scale",),
     ),
@@ -256,7 +256,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "contrast-cap-cuts-a-blurred-sequence",
         "a run caps the contrast range even where the cap multiplies the objects it finds "
         "(its typical cell was background): a blurred sequence is cut into pieces",
-        "inference/segmentation/segmenter.py",
+        "inference/segmentation/adapt.py",
         (
             (
                 "        if capped > CAP_MAX_GROWTH * max(found, 1):",
@@ -272,7 +272,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "rescale-cuts-objects",
         "a run keeps a rescale even where it multiplies the objects found (pieces of cells "
         "measured as small cells are cut into more pieces)",
-        "inference/segmentation/segmenter.py",
+        "inference/segmentation/adapt.py",
         (
             (
                 "        if rescaled > SCALE_MAX_GROWTH * found:",
@@ -285,7 +285,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "mask-cache-blind-to-the-cap",
         "the run-start mask cache keys its masks without the contrast cap: the cap guard "
         "compares the uncapped masks with themselves and never refuses a cap",
-        "inference/segmentation/segmenter.py",
+        "inference/segmentation/adapt.py",
         (("            segmenter.max_range,\n", ""),),
         (
             "tests/test_contrast.py::"

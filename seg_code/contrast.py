@@ -10,7 +10,7 @@ margin; a run measures its sequence's typical cell the same way and caps every f
 at that many times it. On frames like the model's own the cap is wider than the range and
 changes nothing. Where the model's masks on a blurred or textured sequence are not cells,
 their level misleads the cap: a run drops a cap that multiplies the objects it finds
-(`inference.segmentation.segmenter.CAP_MAX_GROWTH`), and whether a model gets a rule at all
+(`inference.segmentation.adapt.CAP_MAX_GROWTH`), and whether a model gets a rule at all
 is chosen on look-shifted validation frames (`training.segmentation.contrast_calibration`).
 """
 

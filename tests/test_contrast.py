@@ -14,7 +14,8 @@ from test_denoise import model_with  # a copy of the SIM+ segmenter with config 
 
 from inference.cli import main as cli
 from inference.io import open_images, open_masks, write_tiff
-from inference.segmentation.segmenter import Segmenter, adapt_contrast
+from inference.segmentation.adapt import adapt_contrast
+from inference.segmentation.segmenter import Segmenter
 from seg_code.contrast import ContrastRule
 from seg_code.look import estimate_look
 from seg_code.normalize import percentile_normalize, percentile_range
@@ -200,7 +201,7 @@ def test_the_adaptations_segment_each_setting_of_the_sampled_frames_once(
 ):
     """The run's adaptations (smoothing, scale, cap) decide as they would each on its own,
     while the sampled frames are segmented once per setting they try, not once per look."""
-    from inference.segmentation.segmenter import (
+    from inference.segmentation.adapt import (
         MaskCache,
         adapt_noise,
         adapt_scale_to,

@@ -15,7 +15,8 @@ from test_look import _frame  # noisy blurred discs of a known contrast
 
 from inference.cli import main as cli
 from inference.io import open_images, open_masks, write_tiff
-from inference.segmentation.segmenter import Segmenter, adapt_noise
+from inference.segmentation.adapt import adapt_noise
+from inference.segmentation.segmenter import Segmenter
 from seg_code.denoise import DenoiseRule, smooth
 from seg_code.look import cell_snr, estimate_look
 from training.segmentation.looks import compress_signal

@@ -183,7 +183,7 @@ def test_general_2d_keeps_its_scale_on_msc_where_it_finds_texture_not_cells(caps
     """general-2d cuts MSC's large flat cells into pieces of one size on its grid; the scale
     adaptation once chased them up to 3.4 (1,160 pieces a frame): it must see that and stop."""
     from inference.io import open_images
-    from inference.segmentation.segmenter import adapt_scale_to, spread_frames
+    from inference.segmentation.adapt import adapt_scale_to, spread_frames
 
     segmenter = Segmenter.from_folder(GENERAL[2] / "seg")
     images = open_images(MSC)

@@ -277,7 +277,7 @@ def test_train_seg_with_looks_records_them_and_validates_on_shifted_frames(tmp_p
 def test_scale_adapts_to_smaller_cells_and_stays_on_the_models_own(one_torch_thread):
     from dataclasses import replace
 
-    from inference.segmentation.segmenter import adapt_scale_to, median_diameter
+    from inference.segmentation.adapt import adapt_scale_to, median_diameter
 
     segmenter = Segmenter.from_folder(SIM_MODEL)
     assert segmenter.cell_diameter and segmenter.scale == 1.0
@@ -312,7 +312,7 @@ class _Texture(Segmenter):
 def test_scale_stays_where_the_objects_size_follows_the_scale(capsys):
     from dataclasses import fields
 
-    from inference.segmentation.segmenter import adapt_scale_to
+    from inference.segmentation.adapt import adapt_scale_to
 
     base = Segmenter.from_folder(SIM_MODEL)
     texture = _Texture(**{f.name: getattr(base, f.name) for f in fields(base)})
@@ -366,7 +366,7 @@ def _dim_among_bright(bright_diameter: float) -> np.ndarray:
 
 
 def test_bright_half_keeps_the_brighter_objects():
-    from inference.segmentation.segmenter import bright_half
+    from inference.segmentation.adapt import bright_half
 
     labels = np.array([[1, 1, 2, 2, 3, 0, 4]], np.int32)
     frame = np.array([[5, 5, 1, 1, 9, 0, 2]], np.float32)
@@ -378,7 +378,7 @@ def test_bright_half_keeps_the_brighter_objects():
 def test_dim_cells_found_in_part_do_not_rescale_but_smaller_bright_cells_do(capsys):
     from dataclasses import fields
 
-    from inference.segmentation.segmenter import adapt_scale_to, median_diameter
+    from inference.segmentation.adapt import adapt_scale_to, median_diameter
 
     base = Segmenter.from_folder(SIM_MODEL)
     probe = _Threshold(**{f.name: getattr(base, f.name) for f in fields(base)})
@@ -401,7 +401,7 @@ def test_a_rescale_that_cuts_the_objects_into_more_is_undone(capsys):
     cells, so the run would enlarge the frame, which cuts them into more pieces still (DET
     0.864 -> 0.740 on the held-out frames). A change of magnification keeps the number of
     cells: a rescale that finds a quarter more objects is undone, and the log says so."""
-    from inference.segmentation.segmenter import adapt_scale_to
+    from inference.segmentation.adapt import adapt_scale_to
     from training.segmentation.looks import blur
 
     data_dir = REPO.parent / "shared" / "ctc" / "Fluo-C2DL-MSC"

@@ -23,14 +23,14 @@ import numpy as np
 
 from inference.errors import CTCError
 from inference.models.folder import update_model_config
-from inference.segmentation.segmenter import (
+from inference.segmentation.adapt import (
     MaskCache,
-    Segmenter,
     adapt_contrast,
     adapt_noise,
     adapt_scale_to,
     masks_without_context,
 )
+from inference.segmentation.segmenter import Segmenter
 from seg_code.contrast import ContrastRule
 from seg_code.look import cell_level, estimate_look
 from seg_code.normalize import percentile_range

@@ -19,7 +19,8 @@ from torch import nn
 
 from inference.models.folder import save_model_folder
 from inference.progress import progress as show_progress
-from inference.segmentation.segmenter import MODEL_KIND, median_diameter
+from inference.segmentation.adapt import median_diameter
+from inference.segmentation.segmenter import MODEL_KIND
 from seg_code.postprocess import PostprocessParams, labels_from_probabilities
 from seg_code.predict import predict_probabilities
 from seg_code.resize import resample, scaled_shape
