@@ -359,4 +359,12 @@ MUTATIONS: tuple[Mutation, ...] = (
             "test_two_cells_fused_for_three_frames_are_split_again_by_the_solver",
         ),
     ),
+    Mutation(
+        "border-entry-kept-as-daughter",
+        "a cell entering the field beside another, taken for her daughter, keeps that "
+        "parent: the division the repair undid is written anyway",
+        "inference/tracking/repair/entries.py",
+        (("        self.unparented.add(small)\n", ""),),
+        ("tests/test_repair.py::test_a_cell_entering_the_field_is_not_taken_for_a_daughter",),
+    ),
 )

@@ -42,7 +42,7 @@ from training.tracker.candidate_labels import candidate_versions
 ROOT = Path(__file__).resolve().parents[1]
 OFF = RepairParams(
     fill_gaps=False, merge_cuts=False, drop_spurious=False, split_merges=False,
-    vet_divisions=False,
+    vet_divisions=False, border_entries=False,
 )  # fmt: skip
 ERROR_FRAME = 6
 

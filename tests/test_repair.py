@@ -37,7 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SIM_SIM = ROOT / "parameters" / "Fluo-N2DH-SIM+-sim" / "tracker"  # trained on the simulator
 SIM = ROOT / "parameters" / "Fluo-N2DH-SIM+" / "tracker"  # trained on the real SIM+ sequence
 ERROR_FRAME = 6  # the frame damaged by the cut and the blob
-OFF = RepairParams(fill_gaps=False, merge_cuts=False, drop_spurious=False, split_merges=False)
+OFF = RepairParams(
+    fill_gaps=False, merge_cuts=False, drop_spurious=False, split_merges=False,
+    border_entries=False,
+)  # fmt: skip
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -460,6 +463,52 @@ def test_a_cell_missed_beside_a_neighbour_is_not_taken_for_its_daughter(repair):
     assert tracks == [Track(1, 0, n - 1, 0), Track(2, 0, n - 1, 0)]
     assert all(np.array_equal(m == 1, a) for m in out)  # A: one cell, one label throughout
     assert (out[2][b] == 2).mean() > 0.9  # B filled in where it was missed
+
+
+def _entering_beside(sister_radius: int) -> list[np.ndarray]:
+    """Cell A (radius 10) near the right border; from frame 3 on, A is replaced by a cell of
+    `sister_radius` and B comes in at the border beside it, a sliver first, then further
+    in (label 1: A or the cell in its place, 2: B)."""
+    shape, n = (64, 96), 7
+    masks = []
+    for t in range(n):
+        mask = np.zeros(shape, np.uint16)
+        mask[_disc(shape, (20, 80), 10 if t < 3 else sister_radius)] = 1
+        if t >= 3:  # B: 4 px of it in view in frame 3, then 2 px more a frame
+            width = 4 + 2 * (t - 3)
+            mask[36:45, 96 - width :] = 2
+        masks.append(mask)
+    return masks
+
+
+@pytest.mark.parametrize("repair", [True, False])
+def test_a_cell_entering_the_field_is_not_taken_for_a_daughter(repair):
+    """B comes into view at the border beside A (36 px against A's 317), and the solver
+    makes it A's daughter, A's track going on as the other. The repair writes A as one
+    track and B as a track of its own; switched off, the false division stays."""
+    masks = _entering_beside(10)
+    divides = PairSolution(np.array([0, 0]), np.array([False, False]))
+    follows = [PairSolution(np.array([0]), np.array([False]))]
+    both = [PairSolution(np.array([0, 1]), np.array([False, False]))]
+    steps = [None, *follows * 2, divides, *both * 3]
+    params = RepairParams() if repair else dataclasses.replace(RepairParams(), border_entries=False)
+    out, tracks = _linked(steps, masks, params)
+    if not repair:
+        assert sum(t.parent != 0 for t in tracks) == 2
+        return
+    assert all(t.parent == 0 for t in tracks) and len(tracks) == 2, tracks
+    assert len({int(v) for m in out for v in np.unique(m[masks[0] == 1])} - {0}) == 1
+
+
+def test_a_division_at_the_border_with_a_daughter_half_outside_survives():
+    """A divides at the border: one daughter is half her size (radius 7), the other shows
+    only a sliver. The sister is a daughter, not the mother, so the division stays."""
+    masks = _entering_beside(7)
+    divides = PairSolution(np.array([0, 0]), np.array([False, False]))
+    follows = [PairSolution(np.array([0]), np.array([False]))]
+    both = [PairSolution(np.array([0, 1]), np.array([False, False]))]
+    _, tracks = _linked([None, *follows * 2, divides, *both * 3], masks, RepairParams())
+    assert sum(t.parent != 0 for t in tracks) == 2, tracks
 
 
 def _linked(steps: list, masks: list[np.ndarray], params: RepairParams) -> tuple[list, list]:

@@ -78,6 +78,7 @@ class HeldFrames:
             or params.merge_cuts
             or params.drop_spurious
             or params.split_merges
+            or params.border_entries
             or self.division is not None
         )
         self.observer: Observer | None = None

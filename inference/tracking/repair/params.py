@@ -30,6 +30,13 @@ RESUME_REACH = 0.5
 RESUME_SISTER = 0.6
 
 
+#: A division whose smaller daughter touches the field's border and is under this share of
+#: the mother, while the other is at least `ENTRY_SISTER` of her, is a cell entering the
+#: field beside her (`repair.entries`; a mitosis: daughters of 0.51-0.80 of the mother)
+ENTRY_SHARE = 0.125
+ENTRY_SISTER = 0.85
+
+
 @dataclass(frozen=True)
 class RepairParams:
     """The `solver.repair` section of the tracker's config.json: which repairs run and the
@@ -59,6 +66,8 @@ class RepairParams:
     # ... and is at least this fraction of their summed area (one of them alone: at most 2/3
     # for cells of a size within 2x)
     merge_area: float = setting(number(0), 0.8)
+    # a cell entering the field beside another, taken for her daughter, kept apart
+    border_entries: bool = setting(flag(), True)
     # ask the tracker's division model (a `division/` folder beside `tracker/`, if there is
     # one) about every division the other repairs leave standing
     vet_divisions: bool = setting(flag(), True)

@@ -26,11 +26,12 @@ import numpy as np
 
 from inference.cells.division_features import division_features
 from inference.tracking.repair.cuts import CutRepairs
+from inference.tracking.repair.entries import EntryRepairs
 from inference.tracking.repair.gaps import GapRepairs
 from inference.tracking.repair.merges import MergeRepairs
 
 
-class Repairs(GapRepairs, CutRepairs, MergeRepairs):
+class Repairs(GapRepairs, CutRepairs, MergeRepairs, EntryRepairs):
     """Repairs the result masks streaming from the tracker and the lineage they belong to.
 
     `apply` passes the masks through, `short_frames + 3` frames behind;
@@ -58,6 +59,8 @@ class Repairs(GapRepairs, CutRepairs, MergeRepairs):
             elif self.params.fill_gaps and self._resume_missed(*division):
                 continue
             elif self.params.merge_cuts and self._judge_division(*division):
+                continue
+            elif self.params.border_entries and self._entering(*division):
                 continue
             elif self.division is not None:
                 self._vet_division(*division)
