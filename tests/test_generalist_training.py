@@ -93,7 +93,7 @@ def test_a_run_stopped_in_a_stage_redoes_only_that_stage_and_ends_the_same(
         raise RuntimeError("killed in the tracker's training")
 
     with monkeypatch.context() as patch:
-        patch.setattr(generalist, "train_tracker", killed)
+        patch.setattr(generalist.runner, "train_tracker", killed)
         stopped = _train(work, out)
     assert stopped.exit_code != 0 and "killed" in str(stopped.exception)
     assert _stage_lines(stopped.output) == dict.fromkeys(STAGES_2D[:-1], "done")
