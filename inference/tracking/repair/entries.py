@@ -19,9 +19,8 @@ had as well (a mother half outside the field, whose larger daughter came further
 
 from __future__ import annotations
 
-import numpy as np
-
 from inference.tracking.repair.held import HeldFrames
+from inference.tracking.repair.masks import on_border
 from inference.tracking.repair.params import ENTRY_SHARE, ENTRY_SISTER
 
 
@@ -40,18 +39,8 @@ class EntryRepairs(HeldFrames):
         small, large = (first, second) if sizes[0] <= sizes[1] else (second, first)
         if not area or min(sizes) >= ENTRY_SHARE * area or max(sizes) < ENTRY_SISTER * area:
             return False
-        if not _on_field_border(mask == small):
+        if not on_border(mask == small, axes=(-2, -1)):  # a stack's z slabs are no entry
             return False
         self._merge(large, mother)
         self.unparented.add(small)
         return True
-
-
-def _on_field_border(cells: np.ndarray) -> bool:
-    """Whether any pixel of `cells` lies on the field's border in Y or X (a stack's first
-    and last z slabs are not where cells come into view)."""
-    for axis in (-2, -1):
-        a = np.moveaxis(cells, axis, 0)
-        if a[0].any() or a[-1].any():
-            return True
-    return False

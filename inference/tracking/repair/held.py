@@ -11,7 +11,7 @@ in every held frame; a dropped one becomes background. Labels stay those of the 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,7 @@ Observer = Callable[[pd.DataFrame, np.ndarray], None]
 
 
 @dataclass
-class _Held:
+class HeldMask:
     """A result mask not yet written (labels already those of the repaired lineage)."""
 
     frame: int
@@ -40,8 +40,9 @@ class _Held:
 
 
 class HeldFrames:
-    """The held result masks and the repaired lineage's bookkeeping (the repairs
-    themselves are the mixins of `inference.tracking.repair.repairs.Repairs`)."""
+    """The held result masks and the repaired lineage's bookkeeping. The repairs are its
+    mixins, and `inference.tracking.repair.repairs.Repairs` streams the masks through them
+    (`apply`, `push`, `finish`)."""
 
     def __init__(
         self,
@@ -57,7 +58,7 @@ class HeldFrames:
         # a division is judged `short_frames` + 1 frames after its birth; a merge it ends
         # began up to `short_frames` frames before it, the frame before that is needed too
         self.delay = params.short_frames + 3 + params.short_frames * params.split_merges
-        self.held: deque[_Held] = deque()
+        self.held: deque[HeldMask] = deque()
         self.alias: dict[int, int] = {}  # raw label -> the label it was merged into
         self.removed: set[int] = set()
         self.lut = np.zeros(1, np.uint16)  # raw label -> label written (0: dropped)
@@ -84,12 +85,6 @@ class HeldFrames:
         self.observer: Observer | None = None
         self.observed: deque[tuple[pd.DataFrame, np.ndarray]] = deque()
 
-    def apply(self, masks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """The repaired masks of `masks`, in order (all of them once `masks` is exhausted)."""
-        for mask in masks:
-            yield from self.push(mask)
-        yield from self.finish()
-
     def watch(self, observe: Observer) -> Observer:
         """`observe` (a frame's cell table and its cells' track labels, as `track_stream`
         hands them) called instead when the frame is released, with the labels written:
@@ -103,24 +98,6 @@ class HeldFrames:
 
         self.observer = observe
         return held
-
-    def push(self, mask: np.ndarray) -> list[np.ndarray]:
-        """Take the next frame's result mask; returns the masks now final."""
-        if not self.enabled:
-            return [mask]
-        t = self.held[-1].frame + 1 if self.held else 0
-        mask = self._resolved(mask)
-        self.held.append(_Held(t, mask))
-        self._look_at_new_tracks(t)
-        self._decide(t, final=False)
-        return self._release(len(self.held) - self.delay)
-
-    def finish(self) -> list[np.ndarray]:
-        """The masks still held, after the last decisions (every track is complete now)."""
-        if not self.enabled:
-            return []
-        self._decide(self.n_frames, final=True)
-        return self._release(len(self.held))
 
     def _release(self, count: int) -> list[np.ndarray]:
         """The `count` oldest held masks, their observations handed on first."""
@@ -280,7 +257,3 @@ class HeldFrames:
         pooled = np.concatenate(areas) if areas else np.zeros(0)
         pooled = pooled[pooled > 0]
         return float(np.median(pooled)) if len(pooled) else 0.0
-
-    def _decide(self, now: int, *, final: bool) -> None:
-        """Judge the tracks old enough (all of them when `final`): the repairs' part."""
-        raise NotImplementedError

@@ -51,9 +51,10 @@ def touching(mask: np.ndarray, label: int) -> tuple[int, int]:
     return int(values[best]), int(counts[best])
 
 
-def on_border(cells: np.ndarray) -> bool:
-    """Whether any pixel of `cells` lies on the image border."""
-    for axis in range(cells.ndim):
+def on_border(cells: np.ndarray, axes: tuple[int, ...] | None = None) -> bool:
+    """Whether any pixel of `cells` lies on the image border (along `axes`; None: every
+    axis)."""
+    for axis in range(cells.ndim) if axes is None else axes:
         a = np.moveaxis(cells, axis, 0)
         if a[0].any() or a[-1].any():
             return True

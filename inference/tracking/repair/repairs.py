@@ -22,12 +22,15 @@ false detection rather than as a false division and a broken track.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 
 from inference.cells.division_features import division_features
 from inference.tracking.repair.cuts import CutRepairs
 from inference.tracking.repair.entries import EntryRepairs
 from inference.tracking.repair.gaps import GapRepairs
+from inference.tracking.repair.held import HeldMask
 from inference.tracking.repair.merges import MergeRepairs
 
 
@@ -37,6 +40,30 @@ class Repairs(GapRepairs, CutRepairs, MergeRepairs, EntryRepairs):
     `apply` passes the masks through, `short_frames + 3` frames behind;
     `tracks` is the repaired lineage once the last mask has passed.
     """
+
+    def apply(self, masks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The repaired masks of `masks`, in order (all of them once `masks` is exhausted)."""
+        for mask in masks:
+            yield from self.push(mask)
+        yield from self.finish()
+
+    def push(self, mask: np.ndarray) -> list[np.ndarray]:
+        """Take the next frame's result mask; returns the masks now final."""
+        if not self.enabled:
+            return [mask]
+        t = self.held[-1].frame + 1 if self.held else 0
+        mask = self._resolved(mask)
+        self.held.append(HeldMask(t, mask))
+        self._look_at_new_tracks(t)
+        self._decide(t, final=False)
+        return self._release(len(self.held) - self.delay)
+
+    def finish(self) -> list[np.ndarray]:
+        """The masks still held, after the last decisions (every track is complete now)."""
+        if not self.enabled:
+            return []
+        self._decide(self.n_frames, final=True)
+        return self._release(len(self.held))
 
     def _decide(self, now: int, *, final: bool) -> None:
         """Judge the divisions and orphans old enough (all of them when `final`)."""
